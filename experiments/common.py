@@ -1,0 +1,95 @@
+"""Shared shape of every experiment config: sections `data`, `model`, `train`, `eval`.
+
+Each `experiments/<exp>.py` defines `get_config(profile)` for the profiles in `PROFILES` and
+builds its config with `make_config`, passing per-profile values. Everything here is a default
+that an experiment may override; every field can also be overridden on the command line, e.g.
+`--config.train.steps=200`.
+"""
+
+from ml_collections import ConfigDict
+
+PROFILES = ("smoke", "quick", "paper")
+EXPERIMENTS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
+
+
+def check_profile(profile: str) -> str:
+    """Return `profile`, or raise a ValueError that lists the valid profiles."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    return profile
+
+
+def model_defaults() -> ConfigDict:
+    """Model hyper-parameters shared by all systems (experiments override per system)."""
+    return ConfigDict(
+        dict(
+            name="pimrl",  # one of pimrl_jax.models.registry.MODELS
+            micro=dict(
+                known_terms=("laplacian",),  # fixed stencils: "laplacian" and/or "dispersion"
+                c_up=1.0,  # upper bound of each learned diffusion coefficient
+                n_conv=3,  # parallel convolutions of the Pi-block
+                kernel=1,  # their kernel size (1 for reaction-diffusion, 5 for advection)
+                hidden=8,  # their output channels
+                init_scale=0.02,  # PeRCNN's small Xavier-uniform scale
+            ),
+            macro=dict(
+                features=(8, 32),  # encoder channels; each level halves the grid
+                lstm_features=32,
+                kernel=3,
+            ),
+            fno=dict(modes=12, width=20, layers=4),
+            crop=dict(modes=12, width=20, layers=4, latent=32),
+            message_passing=True,
+            remat=False,
+        )
+    )
+
+
+def train_defaults() -> ConfigDict:
+    return ConfigDict(
+        dict(
+            micro_steps=500,  # stage 1: micro pretraining on bursts
+            steps=1000,  # stage 2: joint training on macro windows
+            batch_size=4,
+            window=8,  # macro steps per training window (multiple of data.N for pimrl)
+            lr=1e-3,
+            lr_decay=0.5,
+            lr_decay_every=500,
+            grad_clip=1.0,
+            freeze_micro=False,
+            checkpoint_every=100,
+            log_every=10,
+        )
+    )
+
+
+def eval_defaults() -> ConfigDict:
+    return ConfigDict(dict(hct_threshold=0.8, batch_size=8, n_snapshots=4))
+
+
+def make_config(exp: str, profile: str, data: dict, model: dict | None = None,
+                train: dict | None = None) -> ConfigDict:
+    """Assemble the full config of experiment `exp` at `profile`."""
+    check_profile(profile)
+    config = ConfigDict()
+    config.experiment = exp
+    config.profile = profile
+    config.seed = 0
+    config.data = ConfigDict(data)
+    config.data.path = f"data/{exp}-{profile}.h5"
+    config.model = model_defaults()
+    config.model.update_from_flattened_dict(_flatten(model or {}))
+    config.train = train_defaults()
+    config.train.update_from_flattened_dict(_flatten(train or {}))
+    config.eval = eval_defaults()
+    return config
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
