@@ -1,0 +1,465 @@
+"""Training: train state, losses, the two stages, the jitted step and the loop with resume.
+
+Stages (method.md §4), counted on one global step axis so that every step has its own key
+`fold_in(train_key, step)` and checkpoints are numbered by global step:
+
+* stage 1, "micro" — global steps [0, S1), S1 = `train.micro_steps`, only for models with a
+  `micro_rollout` (pimrl, percnn): from the first frame u⁰ of a burst roll k micro steps and
+  minimise  RMSE = sqrt(mean((M^j(u⁰) − u^j)²)), j = 1…k, over the burst's fine frames.
+* stage 2, "macro" — global steps [S1, S1 + `train.steps`): from u(t_s) roll `train.window`
+  macro steps with `model.rollout` and minimise the RMSE against u(t_{s+1}) … u(t_{s+window}).
+  Window starts s are multiples of N for pimrl (the cycle phase then matches evaluation, which
+  starts a cycle at t_0) and any index for the other models. PIMRL's micro module is fine-tuned
+  jointly, or frozen when `train.freeze_micro`.
+
+Optimiser (both stages; a fresh one per stage): global-norm gradient clipping at
+`train.grad_clip`, then Adam with a staircase exponential decay of the learning rate,
+lr(i) = `train.lr` · `train.lr_decay` ^ floor(i / `train.lr_decay_every`), i the step within the
+stage. Parameters outside the trained set get zero updates (`optax.multi_transform`).
+
+The train state is a plain dict `{"params", "opt_state", "stage", "step"}`. Everything is float32.
+A non-finite loss or parameter stops training with `NonFiniteLossError`; a state is checked
+before it is checkpointed, so the last checkpoint is always a good one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from pimrl_jax import data as data_lib
+from pimrl_jax.checkpoint import Checkpoints
+
+STAGE_NAMES = {1: "micro", 2: "macro"}
+# Fields that may change between a run and its resumption: they do not change what is trained.
+RESUMABLE_CHANGES = ("eval.", "data.path", "train.log_every", "train.checkpoint_every")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A NaN/Inf loss or parameter; `stage`, `step` (global) and `last_good_step` say where."""
+
+    def __init__(self, message: str, stage: int, step: int, last_good_step: int | None):
+        super().__init__(message)
+        self.stage, self.step, self.last_good_step = stage, step, last_good_step
+
+
+class ConfigMismatchError(RuntimeError):
+    """Resuming a run whose stored config differs from the current one."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses and optimiser
+# ----------------------------------------------------------------------------------------------
+
+
+def rmse(pred: jax.Array, target: jax.Array) -> jax.Array:
+    """sqrt(mean((pred − target)²)) over every axis (batch, time, space, channels)."""
+    return jnp.sqrt(jnp.mean(jnp.square(pred - target)))
+
+
+def make_loss(model, stage: int) -> Callable:
+    """loss(params, (u0 (B, *space, C), target (B, n, *space, C))) -> scalar RMSE.
+
+    Stage 1 predicts the n micro frames with `model.micro_rollout`, stage 2 the n macro frames
+    with `model.rollout`; n is static (the target's length).
+    """
+    rollout = model.micro_rollout if stage == 1 else model.rollout
+
+    def loss(params, batch):
+        u0, target = batch
+        return rmse(rollout(params, u0, target.shape[1]), target)
+
+    return loss
+
+
+def stages_of(model, train_config) -> list[tuple[int, int]]:
+    """[(stage, n_steps), …] that `model` trains, in order."""
+    if model.params_from != model.name:
+        raise ValueError(
+            f"model {model.name!r} has no training of its own; it evaluates the parameters of "
+            f"{model.params_from!r} (train that one)"
+        )
+    plan = []
+    if model.micro_rollout is not None and train_config.micro_steps > 0:
+        plan.append((1, int(train_config.micro_steps)))
+    plan.append((2, int(train_config.steps)))
+    return plan
+
+
+def param_labels(params: dict, stage: int, freeze_micro: bool) -> dict:
+    """ "train"/"frozen" per top-level module: stage 1 trains only "micro"; stage 2 trains all,
+    except "micro" when `freeze_micro` and another module is left to train."""
+
+    def label(name):
+        if stage == 1:
+            return "train" if name == "micro" else "frozen"
+        if freeze_micro and name == "micro" and len(params) > 1:
+            return "frozen"
+        return "train"
+
+    return {name: jax.tree.map(lambda _, n=name: label(n), sub) for name, sub in params.items()}
+
+
+def make_schedule(train_config) -> optax.Schedule:
+    return optax.exponential_decay(
+        init_value=float(train_config.lr),
+        transition_steps=int(train_config.lr_decay_every),
+        decay_rate=float(train_config.lr_decay),
+        staircase=True,
+    )
+
+
+def make_optimizer(train_config, params: dict, stage: int) -> optax.GradientTransformation:
+    trained = optax.chain(
+        optax.clip_by_global_norm(float(train_config.grad_clip)),
+        optax.adam(make_schedule(train_config)),
+    )
+    labels = param_labels(params, stage, bool(train_config.freeze_micro))
+    return optax.multi_transform({"train": trained, "frozen": optax.set_to_zero()}, labels)
+
+
+def init_state(params: dict, tx: optax.GradientTransformation, stage: int, step: int) -> dict:
+    return {
+        "params": params,
+        "opt_state": tx.init(params),
+        "stage": jnp.asarray(stage, jnp.int32),
+        "step": jnp.asarray(step, jnp.int32),
+    }
+
+
+def param_counts(params: dict) -> dict[str, int]:
+    """Number of scalars per top-level module, e.g. {"micro": 262, "macro": 61441}."""
+    return {k: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(v)) for k, v in params.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# The step
+# ----------------------------------------------------------------------------------------------
+
+
+def make_update(loss_fn: Callable, tx: optax.GradientTransformation) -> Callable:
+    """update(state, batch) -> (state, metrics): one optimiser step on a given batch (pure).
+
+    metrics: loss (before the update), grad_norm, and `finite` — whether the loss and every
+    updated parameter are finite.
+    """
+
+    def update(state, batch):
+        loss, grads = jax.value_and_grad(loss_fn)(state["params"], batch)
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        params = optax.apply_updates(state["params"], updates)
+        finite = jnp.isfinite(loss)
+        for leaf in jax.tree.leaves(params):
+            finite = finite & jnp.all(jnp.isfinite(leaf))
+        new_state = dict(state, params=params, opt_state=opt_state, step=state["step"] + 1)
+        return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads), "finite": finite}
+
+    return update
+
+
+def window_stride(model, data_config) -> int:
+    """Macro windows start at multiples of N for models that run the PIMRL cycle."""
+    return int(data_config.N) if model.name in ("pimrl", "pimrl_nomp") else 1
+
+
+def make_train_step(model, config, stage: int, tx: optax.GradientTransformation) -> Callable:
+    """step(state, data, train_key) -> (state, metrics), jitted, state donated.
+
+    The batch is drawn from `fold_in(train_key, state["step"])`: the same step always sees the
+    same batch, whether or not the run was interrupted.
+    """
+    update = make_update(make_loss(model, stage), tx)
+    batch_size = int(config.train.batch_size)
+    window = int(config.train.window)
+    stride = window_stride(model, config.data)
+
+    def step(state, data, train_key):
+        key = jax.random.fold_in(train_key, state["step"])
+        if stage == 1:
+            batch = data_lib.sample_bursts(data["bursts"], key, batch_size)
+        else:
+            batch = data_lib.sample_windows(data["macro"], key, batch_size, window, stride)
+        return update(state, batch)
+
+    return jax.jit(step, donate_argnums=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Config stored with the run
+# ----------------------------------------------------------------------------------------------
+
+
+def config_to_flat(config: ml_collections.ConfigDict) -> dict:
+    """{"train.lr": 0.001, …}, JSON-normalised (tuples become lists)."""
+    flat = {}
+
+    def walk(tree, prefix):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(json.loads(config.to_json_best_effort()), "")
+    return flat
+
+
+def config_differences(stored: dict, current: dict) -> list[str]:
+    """Fields (dotted names) whose values differ, ignoring `RESUMABLE_CHANGES`."""
+    names = sorted(set(stored) | set(current))
+    return [
+        n
+        for n in names
+        if stored.get(n, "<absent>") != current.get(n, "<absent>")
+        and not any(n == p or (p.endswith(".") and n.startswith(p)) for p in RESUMABLE_CHANGES)
+    ]
+
+
+def check_config(workdir: pathlib.Path, config, allow_change: bool, resuming: bool) -> None:
+    """Refuse to resume with a different config (naming the fields); then store this one."""
+    path = workdir / "config.json"
+    current = config_to_flat(config)
+    if resuming and path.exists():
+        stored = json.loads(path.read_text())
+        diff = config_differences(stored, current)
+        if diff:
+            lines = [
+                f"  {n}: stored {stored.get(n, '<absent>')!r}, now {current.get(n, '<absent>')!r}"
+                for n in diff
+            ]
+            detail = "\n".join(lines)
+            if not allow_change:
+                raise ConfigMismatchError(
+                    f"{workdir} holds a run with a different config:\n{detail}\n"
+                    "Resume with the stored config, use another --workdir, or pass "
+                    "--allow_config_change to continue anyway."
+                )
+            print(f"warning: continuing {workdir} with a changed config:\n{detail}")
+    if jax.process_index() == 0:
+        path.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Logging (process 0 only): metrics.jsonl, TensorBoard, a progress bar
+# ----------------------------------------------------------------------------------------------
+
+
+class MetricLog:
+    """One JSON line per log step in `metrics.jsonl` and the same scalars as TensorBoard events
+    under `tensorboard/`. On resume, lines past the restored step are dropped so the file
+    reads as one uninterrupted run."""
+
+    def __init__(self, workdir: pathlib.Path, resumed_step: int):
+        self.enabled = jax.process_index() == 0
+        if not self.enabled:
+            return
+        self.path = workdir / "metrics.jsonl"
+        if self.path.exists():
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= resumed_step
+            ]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        from tensorboardX import SummaryWriter  # imported here: only process 0 writes events
+
+        self.writer = SummaryWriter(str(workdir / "tensorboard"))
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        for name in ("loss", "lr", "steps_per_s"):
+            self.writer.add_scalar(f"train/{name}", record[name], record["step"])
+
+    def close(self) -> None:
+        if self.enabled:
+            self.writer.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RunInfo:
+    """What `train` did: the final params and where it started/stopped (global steps)."""
+
+    params: dict
+    resumed_from: int | None
+    final_step: int
+
+
+def _keys(config):
+    root = jax.random.PRNGKey(int(config.seed))
+    return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)  # init, train
+
+
+def _abstract(tree):
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), tree)
+
+
+def _stage_state(model, config, sample, stage: int, step: int, params=None):
+    init_key, _ = _keys(config)
+    if params is None:
+        params = model.init(init_key, sample)
+    tx = make_optimizer(config.train, params, stage)
+    return init_state(params, tx, stage, step), tx
+
+
+def train(
+    config,
+    model,
+    dataset: dict,
+    workdir: str | pathlib.Path,
+    *,
+    allow_config_change: bool = False,
+    progress: bool = True,
+) -> RunInfo:
+    """Train `model` on `dataset["train"]`, checkpointing into `workdir/checkpoints`.
+
+    Resumes from the latest finished checkpoint when there is one (also across stages). A
+    checkpoint is written every `train.checkpoint_every` global steps and at the end of each
+    stage. Raises `ConfigMismatchError` or `NonFiniteLossError` (see the module docstring).
+    """
+    from tqdm import tqdm
+
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    plan = stages_of(model, config.train)
+    data = data_lib.training_arrays(dataset["train"])
+    sample = data["macro"][:1, 0]
+    _, train_key = _keys(config)
+    ckpts = Checkpoints(workdir / "checkpoints")
+    latest = ckpts.latest_step()
+    check_config(workdir, config, allow_config_change, resuming=latest is not None)
+
+    if latest is None:
+        state, tx = _stage_state(model, config, sample, plan[0][0], 0)
+        step = 0
+    else:
+        meta = ckpts.restore_meta(latest)
+        abstract = jax.eval_shape(
+            lambda: _stage_state(model, config, sample, meta["stage"], latest)[0]
+        )
+        state = ckpts.restore(latest, _abstract(abstract))
+        step = latest
+        print(f"resumed from the checkpoint at step {latest} ({STAGE_NAMES[meta['stage']]} stage)")
+    log = MetricLog(workdir, resumed_step=step)
+    last_saved = latest
+    ckpt_every = max(1, int(config.train.checkpoint_every))
+    log_every = max(1, int(config.train.log_every))
+
+    try:
+        start = 0
+        for stage, n_steps in plan:
+            begin, end = start, start + n_steps
+            start = end
+            if step >= end:
+                continue
+            if int(state["stage"]) != stage:  # entering this stage: fresh optimiser
+                state, tx = _stage_state(model, config, sample, stage, step, state["params"])
+            else:
+                tx = make_optimizer(config.train, state["params"], stage)
+            schedule = make_schedule(config.train)
+            step_fn = make_train_step(model, config, stage, tx)
+            bar = tqdm(
+                total=n_steps,
+                initial=step - begin,
+                desc=f"stage {stage} ({STAGE_NAMES[stage]})",
+                disable=not progress or jax.process_index() != 0,
+                dynamic_ncols=True,
+            )
+            losses, t0, n0 = [], time.perf_counter(), step
+            while step < end:
+                state, metrics = step_fn(state, data, train_key)
+                step += 1
+                loss = float(metrics["loss"])
+                if not bool(metrics["finite"]):
+                    raise NonFiniteLossError(
+                        f"non-finite loss or parameters in stage {stage} ({STAGE_NAMES[stage]}) "
+                        f"at step {step - begin} of {n_steps} (global step {step}, loss {loss}); "
+                        f"training stopped, the last good checkpoint is step {last_saved} in "
+                        f"{ckpts.directory}. Lower train.lr (now {config.train.lr}) or "
+                        f"train.grad_clip and rerun with --allow_config_change.",
+                        stage,
+                        step,
+                        last_saved,
+                    )
+                losses.append(loss)
+                bar.update(1)
+                if step % log_every == 0 or step == end:
+                    rate = (step - n0) / max(time.perf_counter() - t0, 1e-9)
+                    record = {
+                        "stage": stage,
+                        "step": step,
+                        "loss": float(np.mean(losses)),
+                        "lr": float(schedule(step - begin - 1)),
+                        "steps_per_s": rate,
+                    }
+                    log.write(record)
+                    bar.set_postfix(loss=f"{record['loss']:.4g}", steps_per_s=f"{rate:.3g}")
+                    losses, t0, n0 = [], time.perf_counter(), step
+                if step % ckpt_every == 0 or step == end:
+                    ckpts.save(step, state, {"stage": stage, "step": step, "model": model.name})
+                    last_saved = step
+            bar.close()
+    finally:
+        ckpts.close()
+        log.close()
+    return RunInfo(params=state["params"], resumed_from=latest, final_step=step)
+
+
+def restore_params(config, model, dataset: dict, workdir: str | pathlib.Path) -> tuple[dict, int]:
+    """The params of the latest checkpoint in `workdir` and its step; FileNotFoundError when
+    there is none."""
+    workdir = pathlib.Path(workdir)
+    ckpts = Checkpoints(workdir / "checkpoints")
+    try:
+        latest = ckpts.latest_step()
+        if latest is None:
+            raise FileNotFoundError(
+                f"no checkpoint in {workdir / 'checkpoints'}; train first (make train "
+                f"EXP={config.experiment} PROFILE={config.profile} MODEL={model.params_from})"
+            )
+        meta = ckpts.restore_meta(latest)
+        sample = data_lib.training_arrays(dataset["train"])["macro"][:1, 0]
+        abstract = jax.eval_shape(
+            lambda: _stage_state(model, config, sample, meta["stage"], latest)[0]
+        )
+        return ckpts.restore(latest, _abstract(abstract))["params"], latest
+    finally:
+        ckpts.close()
+
+
+def total_steps(model, train_config) -> int:
+    return sum(n for _, n in stages_of(model, train_config))
+
+
+__all__ = [
+    "ConfigMismatchError",
+    "NonFiniteLossError",
+    "RunInfo",
+    "make_loss",
+    "make_optimizer",
+    "make_train_step",
+    "make_update",
+    "param_counts",
+    "restore_params",
+    "rmse",
+    "stages_of",
+    "total_steps",
+    "train",
+]
