@@ -1,0 +1,95 @@
+"""Make the burst-sampled dataset of an experiment: ``python -m solvers --config FILE:PROFILE``.
+
+    python -m solvers --config experiments/kdv.py:quick            # = make data EXP=kdv
+    python -m solvers --config experiments/gs2d.py:smoke --config.data.n_train=3
+    python -m solvers --config experiments/fn.py:quick --force      # regenerate even if current
+
+If ``config.data.path`` already holds a valid file for this exact data config (same content hash)
+it says so and exits 0 without regenerating, so ``make train`` can always call it. Otherwise it
+checks δt's forward-Euler stability on the learning grid, generates the train and test splits
+(float64 solver, progress bar, NaN/Inf check) and writes the file atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "experiment config, e.g. experiments/kdv.py:quick", lock_config=True
+)
+_FORCE = flags.DEFINE_bool("force", False, "regenerate even if a current file exists")
+
+
+def _size(path: str) -> str:
+    size = float(os.path.getsize(path))
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def make_data(config, force: bool = False, progress: bool = True) -> str:
+    """Generate and write the dataset of ``config`` unless a current one exists; return its path."""
+    from solvers import burst, dataset, stability, systems
+
+    data, path = config.data, config.data.path
+    exp, profile = config.get("experiment"), config.get("profile")
+    if data.system not in systems.SYSTEMS:
+        raise ValueError(
+            f"unknown system {data.system!r}; valid systems: {', '.join(systems.SYSTEMS)}"
+        )
+    numbers = stability.check_stability(data)
+    print(
+        f"{exp}:{profile} forward-Euler check on the learning grid: "
+        + ", ".join(f"{key} {value:.4g}" for key, value in numbers.items())
+    )
+    if not force:
+        try:
+            dataset.check(path, data, exp=exp, profile=profile)
+        except dataset.DatasetError as reason:
+            print(f"generating {path}: {str(reason).split(';')[0]}")
+        else:
+            print(f"{path} is up to date (config hash {dataset.config_hash(data)}); nothing to do")
+            return path
+    t0 = time.perf_counter()
+    splits = {}
+    for name in dataset.SPLITS:
+        splits[name] = burst.generate_split(
+            data, data[f"seed_{name}"], data[f"n_{name}"], progress, split=name
+        )
+    seconds = time.perf_counter() - t0
+    system = systems.get_system(data.system, data.ndim, **dict(data.coefficients))
+    dataset.write(path, data, splits, system.field_names, generation_seconds=seconds)
+    shapes = ", ".join(
+        f"{name} macro {m.shape} bursts {b.shape}" for name, (m, b) in splits.items()
+    )
+    print(f"wrote {path} ({_size(path)}) in {seconds:.1f} s: {shapes}")
+    return path
+
+
+def main(argv):
+    del argv
+    config = _CONFIG.value
+    if config is None:
+        sys.exit("error: --config experiments/<exp>.py:<profile> is required")
+    from solvers import burst, dataset, stability
+
+    try:
+        make_data(config, force=_FORCE.value)
+    except (
+        ValueError,
+        burst.NonFiniteDataError,
+        stability.UnstableStepError,
+        dataset.DatasetError,
+    ) as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,321 @@
+"""Burst sampling: the schedule, and the rollout that saves only the burst-sampled frames.
+
+Time levels (method.md §1). The solver advances with a fine step ``h = δt / substeps``; a micro
+step is ``substeps`` fine steps (length ``δt``); a macro step is ``k`` micro steps (length
+``Δt = k·δt``); a cycle is ``N`` macro steps. Two things are saved, on the learning grid:
+
+* macro frames ``u(t_j)``, ``t_j = j·Δt``, ``j = 0..T`` (``T = n_macro``): shape ``(T+1, *g, C)``;
+* bursts: ``k+1`` micro frames ``u(t_j + i·δt)``, ``i = 0..k``, covering ``[t_j, t_j + Δt]`` for
+  every ``j ≡ 0 (mod N)`` with ``j < T``: shape ``(n_bursts, k+1, *g, C)``.
+
+The first and last frame of each burst are, by construction, the very arrays saved as macro frames
+``j`` and ``j+1``: the macro frame at the end of a burst step *is* the burst's last frame.
+
+The rollout is nested fixed-shape ``lax.scan``s (fine ⊂ micro ⊂ macro ⊂ cycle). Only saved frames
+are scan outputs, so memory is ``O((T+1) + n_bursts·(k+1))`` learning-grid frames, independent of
+the number of fine steps. The down-sampling ``resample`` is applied to saved frames only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+Step = Callable[[Array], Array]
+
+
+# ----------------------------------------------------------------------------- the schedule
+
+
+def burst_starts(n_macro: int, N: int) -> np.ndarray:
+    """Macro indices ``j`` at which a burst starts: ``j ≡ 0 (mod N)``, ``0 ≤ j < n_macro``.
+
+    A burst covers the macro interval ``[t_j, t_{j+1}]``, so it needs ``j + 1 ≤ n_macro``.
+    Returns an int64 array of length ``ceil(n_macro / N)``.
+    """
+    if n_macro < 1 or N < 1:
+        raise ValueError(f"need n_macro >= 1 and N >= 1, got n_macro={n_macro}, N={N}")
+    return np.arange(0, n_macro, N, dtype=np.int64)
+
+
+def n_bursts(n_macro: int, N: int) -> int:
+    """Number of bursts in a horizon of ``n_macro`` macro steps: ``ceil(n_macro / N)``."""
+    return len(burst_starts(n_macro, N))
+
+
+# ----------------------------------------------------------------------------- the rollout
+
+
+def _repeat(step: Step, n: int) -> Step:
+    """``step`` applied ``n`` times, as a scan with no outputs (nothing kept per step)."""
+
+    def run(u):
+        if n == 0:
+            return u
+        u, _ = jax.lax.scan(lambda v, _: (step(v), None), u, None, length=n)
+        return u
+
+    return run
+
+
+def _cycle(micro: Step, macro: Step, resample: Step, k: int, n_steps: int):
+    """One cycle of ``n_steps`` macro steps whose first step is a burst step.
+
+    Returns ``u -> (u_end, (burst (k+1, *g, C), macro_frames (n_steps, *g, C)))`` where
+    ``macro_frames[i]`` is the state after macro step ``i+1`` of the cycle.
+    """
+
+    def burst_step(u):
+        def body(v, _):
+            v = micro(v)
+            return v, resample(v)
+
+        u_end, frames = jax.lax.scan(body, u, None, length=k)
+        first = resample(u)[None]
+        return u_end, jnp.concatenate([first, frames], axis=0)
+
+    def plain_step(u, _):
+        u = macro(u)
+        return u, resample(u)
+
+    def run(u):
+        u, burst = burst_step(u)
+        # The burst's last frame *is* the macro frame at the end of the burst step.
+        u, rest = jax.lax.scan(plain_step, u, None, length=n_steps - 1)
+        frames = jnp.concatenate([burst[-1:], rest], axis=0)
+        return u, (burst, frames)
+
+    return run
+
+
+def simulate_burst_sampled(
+    step: Step,
+    u0: Array,
+    *,
+    substeps: int,
+    k: int,
+    N: int,
+    n_macro: int,
+    resample: Step | None = None,
+    spinup_steps: int = 0,
+) -> tuple[Array, Array]:
+    """Roll one trajectory forward and keep only its burst-sampled frames.
+
+    Args:
+      step: one fine solver step ``(*space, C) -> (*space, C)`` of length ``h = δt/substeps``.
+      u0: initial state on the solver grid, ``(*space, C)``, at time ``-spinup_steps·h``.
+      substeps: fine steps per micro step ``δt``.
+      k: micro steps per macro step ``Δt = k·δt``.
+      N: burst period (macro steps per cycle).
+      n_macro: number of macro steps ``T``; ``T + 1`` macro frames are saved.
+      resample: solver grid → learning grid, applied to saved frames only (identity if None).
+      spinup_steps: fine steps run before ``t = 0``; nothing of them is saved.
+
+    Returns:
+      ``(macro, bursts)``: ``(T+1, *g, C)`` and ``(ceil(T/N), k+1, *g, C)``; burst ``b`` starts at
+      macro index ``burst_starts(T, N)[b]``. Pure and jit-able (all sizes are static Python ints).
+    """
+    for name, value in dict(substeps=substeps, k=k, N=N, n_macro=n_macro).items():
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if spinup_steps < 0:
+        raise ValueError(f"spinup_steps must be >= 0, got {spinup_steps}")
+    resample = resample if resample is not None else (lambda v: v)
+    micro = _repeat(step, substeps)
+    macro = _repeat(micro, k)
+
+    u = _repeat(step, spinup_steps)(u0)
+    first = resample(u)[None]
+    n_full, tail = divmod(n_macro, N)
+    bursts, frames = [], [first]
+    if n_full:
+        cycle = _cycle(micro, macro, resample, k, N)
+        u, (b, f) = jax.lax.scan(lambda v, _: cycle(v), u, None, length=n_full)
+        bursts.append(b)
+        frames.append(f.reshape((n_full * N,) + f.shape[2:]))
+    if tail:
+        # A last, shorter cycle: its first macro step still starts a burst (j ≡ 0 mod N, j < T).
+        u, (b, f) = _cycle(micro, macro, resample, k, tail)(u)
+        bursts.append(b[None])
+        frames.append(f)
+    return jnp.concatenate(frames, axis=0), jnp.concatenate(bursts, axis=0)
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+class NonFiniteDataError(FloatingPointError):
+    """Generated data contain NaN or Inf: nothing was written."""
+
+
+def fine_step_counts(data: Mapping[str, Any]) -> dict[str, int]:
+    """Integer step counts implied by a data config: fine steps of spin-up and of the horizon."""
+    h = data["dt"] / data["substeps"]
+    spin = data["spinup"] / h
+    if abs(spin - round(spin)) > 1e-6 * max(1.0, spin):
+        raise ValueError(
+            f"spinup={data['spinup']} is not a whole number of fine steps h = dt/substeps = {h}"
+        )
+    return dict(
+        spinup=int(round(spin)),
+        horizon=int(data["n_macro"] * data["k"] * data["substeps"]),
+    )
+
+
+def first_nonfinite_time(macro: np.ndarray, bursts: np.ndarray, data: Mapping[str, Any]):
+    """Time of the first non-finite saved frame of one trajectory, or None if all are finite.
+
+    ``macro``: ``(T+1, *g, C)``; ``bursts``: ``(n_bursts, k+1, *g, C)``.
+    """
+    space = tuple(range(1, macro.ndim))
+    times = []
+    bad_macro = ~np.isfinite(macro).all(axis=space)
+    if bad_macro.any():
+        times.append(int(np.argmax(bad_macro)) * data["k"] * data["dt"])
+    bad_burst = ~np.isfinite(bursts).all(axis=tuple(range(2, bursts.ndim)))
+    if bad_burst.any():
+        starts = burst_starts(data["n_macro"], data["N"])
+        b, i = np.argwhere(bad_burst)[0]
+        times.append((starts[b] * data["k"] + i) * data["dt"])
+    return min(times) if times else None
+
+
+def check_finite(
+    macro: np.ndarray,
+    bursts: np.ndarray,
+    data: Mapping[str, Any],
+    *,
+    offset: int = 0,
+    split: str = "",
+) -> None:
+    """Raise ``NonFiniteDataError`` naming system, trajectory and time if any frame is NaN/Inf.
+
+    ``macro``: ``(B, T+1, *g, C)``; ``bursts``: ``(B, n_bursts, k+1, *g, C)``; trajectory numbers
+    in the message are ``offset + b`` (their index in the split).
+    """
+    for b in range(macro.shape[0]):
+        t = first_nonfinite_time(macro[b], bursts[b], data)
+        if t is not None:
+            where = f" {split}" if split else ""
+            raise NonFiniteDataError(
+                f"{data['system']} ({data['ndim']}D){where} trajectory {offset + b}: "
+                f"non-finite value at t = {t:g} (first bad saved frame; dt={data['dt']}, "
+                f"k={data['k']}, substeps={data['substeps']}). The solver diverged: lower dt or "
+                "raise substeps. Nothing was written."
+            )
+
+
+def make_rollout(data: Mapping[str, Any]) -> Callable[[Array], tuple[Array, Array]]:
+    """The jitted, trajectory-batched rollout of a data config: ``(B, *s, C) -> (macro, bursts)``.
+
+    Call (and build) it inside the precision scope of the data (see ``generate_split``), so the
+    stepper's constants and the traced arrays share the generation dtype.
+    """
+    from solvers import grid, systems
+
+    system = systems.get_system(data["system"], data["ndim"], **dict(data["coefficients"]))
+    h = data["dt"] / data["substeps"]
+    step = systems.make_stepper(system, data["solver_grid"], data["length"], h)
+    counts = fine_step_counts(data)
+    if data["grid"] == data["solver_grid"]:
+        resample = None
+    else:
+
+        def resample(v):
+            return grid.fourier_resample(v, data["grid"])
+
+    def one(u0):
+        return simulate_burst_sampled(
+            step,
+            u0,
+            substeps=data["substeps"],
+            k=data["k"],
+            N=data["N"],
+            n_macro=data["n_macro"],
+            resample=resample,
+            spinup_steps=counts["spinup"],
+        )
+
+    return jax.jit(jax.vmap(one))
+
+
+def _dtype_scope(dtype: str):
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"unknown data dtype {dtype!r}; valid: float32, float64")
+    return jax.enable_x64(dtype == "float64")
+
+
+def generate_split(
+    data: Mapping[str, Any],
+    seed: int,
+    n_traj: int,
+    progress: bool = True,
+    *,
+    chunk: int = 4,
+    split: str = "",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate ``n_traj`` burst-sampled trajectories of the data config ``data``.
+
+    Initial conditions come from ``solvers.initial.sample_initial(system, key_i, ...)`` with
+    ``key_i = fold_in(PRNGKey(seed), i)``, so trajectory ``i`` does not depend on ``n_traj`` or on
+    ``chunk``. The rollout runs in ``data["dtype"]`` (float64 is scoped with ``jax.enable_x64``,
+    never switched on globally), ``chunk`` trajectories at a time under ``vmap``, with a tqdm bar.
+
+    Returns numpy arrays in the generation dtype: macro ``(n_traj, T+1, *g, C)`` and bursts
+    ``(n_traj, n_bursts, k+1, *g, C)``. Raises ``NonFiniteDataError`` (naming system, trajectory
+    and time) if any saved value is NaN/Inf.
+    """
+    from tqdm.auto import tqdm
+
+    from solvers import initial, systems
+
+    options = dict(data.get("initial", {}) or {})
+    chunk = max(1, min(chunk, n_traj))
+    macro_out, burst_out = [], []
+    with _dtype_scope(data["dtype"]):
+        system = systems.get_system(data["system"], data["ndim"], **dict(data["coefficients"]))
+        rollout = make_rollout(data)
+        root = jax.random.PRNGKey(seed)
+
+        def ic(i):
+            key = jax.random.fold_in(root, i)
+            u = initial.sample_initial(system, key, data["solver_grid"], data["length"], **options)
+            return jnp.asarray(u, dtype=data["dtype"])
+
+        bar = tqdm(
+            total=n_traj,
+            desc=f"{data['system']} {split}".strip(),
+            unit="traj",
+            disable=not progress,
+        )
+        for start in range(0, n_traj, chunk):
+            idx = list(range(start, min(start + chunk, n_traj)))
+            # Pad the last chunk to the jitted batch size (repeat its last IC): no recompile.
+            u0 = jnp.stack([ic(i) for i in idx + idx[-1:] * (chunk - len(idx))])
+            macro, bursts = rollout(u0)
+            macro = np.asarray(macro)[: len(idx)]
+            bursts = np.asarray(bursts)[: len(idx)]
+            check_finite(macro, bursts, data, offset=start, split=split)
+            macro_out.append(macro)
+            burst_out.append(bursts)
+            bar.update(len(idx))
+        bar.close()
+    return np.concatenate(macro_out), np.concatenate(burst_out)
+
+
+__all__ = [
+    "NonFiniteDataError",
+    "burst_starts",
+    "check_finite",
+    "first_nonfinite_time",
+    "fine_step_counts",
+    "generate_split",
+    "make_rollout",
+    "n_bursts",
+    "simulate_burst_sampled",
+]
