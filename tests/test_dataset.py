@@ -1,0 +1,189 @@
+"""The dataset file: round trip, refusal of missing/stale/damaged/other-schema files, atomic
+writes, and the generator's NaN guard and skip-if-current behaviour."""
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+from ml_collections import ConfigDict
+
+from experiments import kdv
+from solvers import burst, dataset
+
+
+def _data(tmp_path, **overrides):
+    data = kdv.get_config("smoke").data
+    data.path = str(tmp_path / "kdv-smoke.h5")
+    data.update(overrides)
+    return data
+
+
+def _arrays(data, n_traj, seed=0):
+    rng = np.random.default_rng(seed)
+    g = (data.grid,) * data.ndim
+    nb = burst.n_bursts(data.n_macro, data.N)
+    macro = rng.standard_normal((n_traj, data.n_macro + 1, *g, 1))
+    bursts = rng.standard_normal((n_traj, nb, data.k + 1, *g, 1))
+    return macro, bursts
+
+
+def _write(data):
+    splits = {"train": _arrays(data, data.n_train, 0), "test": _arrays(data, data.n_test, 1)}
+    dataset.write(data.path, data, splits, ["u"])
+    return splits
+
+
+def test_round_trip(tmp_path):
+    data = _data(tmp_path)
+    splits = _write(data)
+    loaded = dataset.load(data.path, data)
+    for name, (macro, bursts) in splits.items():
+        got = loaded[name]
+        assert got["macro"].dtype == np.float32 and got["bursts"].dtype == np.float32
+        np.testing.assert_array_equal(got["macro"], macro.astype(np.float32))
+        np.testing.assert_array_equal(got["bursts"], bursts.astype(np.float32))
+        np.testing.assert_array_equal(got["burst_start"], np.arange(0, data.n_macro, data.N))
+        np.testing.assert_allclose(
+            got["macro_times"], [j * data.k * data.dt for j in range(data.n_macro + 1)]
+        )
+    attrs = loaded["attrs"]
+    assert attrs["system"] == "kdv" and attrs["field_names"] == ["u"]
+    assert attrs["macro_dt"] == pytest.approx(data.k * data.dt)
+    assert (attrs["k"], attrs["N"], attrs["grid"]) == (data.k, data.N, data.grid)
+    assert attrs["schema_version"] == dataset.SCHEMA_VERSION
+    assert attrs["config_hash"] == dataset.config_hash(data)
+    # Nothing but the file itself is left in the directory (no temporary file).
+    assert os.listdir(tmp_path) == ["kdv-smoke.h5"]
+
+
+def test_config_hash_is_stable_and_ignores_path():
+    a = ConfigDict(dict(system="fn", dt=1, coefficients=dict(d_u=1.0, d_v=100.0), path="x.h5"))
+    b = ConfigDict(dict(path="y.h5", coefficients=dict(d_v=100.0, d_u=1.0), dt=1.0, system="fn"))
+    assert dataset.config_hash(a) == dataset.config_hash(b)
+    b.dt = 0.5
+    assert dataset.config_hash(a) != dataset.config_hash(b)
+    b.dt, b.coefficients.d_v = 1.0, 99.0
+    assert dataset.config_hash(a) != dataset.config_hash(b)
+
+
+def test_missing_file_names_the_make_command(tmp_path):
+    data = _data(tmp_path)
+    with pytest.raises(dataset.DatasetError, match="make data EXP=kdv PROFILE=smoke"):
+        dataset.load(data.path, data)
+
+
+def test_stale_file_is_refused(tmp_path):
+    data = _data(tmp_path)
+    _write(data)
+    changed = _data(tmp_path, dt=data.dt / 2)
+    with pytest.raises(dataset.DatasetError, match="stale.*make data EXP=kdv PROFILE=smoke"):
+        dataset.load(data.path, changed)
+    assert isinstance(dataset.DatasetError("x"), RuntimeError)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    data = _data(tmp_path)
+    _write(data)
+    size = os.path.getsize(data.path)
+    with open(data.path, "r+b") as handle:
+        handle.truncate(size // 2)
+    with pytest.raises(dataset.DatasetError, match="damaged.*make data EXP=kdv PROFILE=smoke"):
+        dataset.load(data.path, data)
+
+
+def test_corrupted_array_is_refused(tmp_path):
+    data = _data(tmp_path)
+    _write(data)
+    with h5py.File(data.path, "r") as f:
+        offset = f["test/bursts"].id.get_offset()
+    with open(data.path, "r+b") as handle:  # flip bytes inside the stored array
+        handle.seek(offset + 16)
+        handle.write(b"\xff\xff\xff\xff")
+    with pytest.raises(dataset.DatasetError, match="test/bursts fails its checksum"):
+        dataset.load(data.path, data)
+
+
+def test_wrong_schema_version_is_refused(tmp_path):
+    data = _data(tmp_path)
+    _write(data)
+    with h5py.File(data.path, "r+") as f:
+        f.attrs["schema_version"] = dataset.SCHEMA_VERSION + 1
+    with pytest.raises(dataset.DatasetError, match="schema version .*make data EXP=kdv"):
+        dataset.load(data.path, data)
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    data = _data(tmp_path)
+    macro, bursts = _arrays(data, 2)
+    bad = {"train": (macro, bursts), "test": (macro[:, :-1], bursts)}  # wrong T
+    with pytest.raises(ValueError, match="do not match the data config"):
+        dataset.write(data.path, data, bad, ["u"])
+    assert os.listdir(tmp_path) == []
+
+
+def test_make_command_from_path():
+    assert dataset.make_command("data/gs3d-quick.h5") == "make data EXP=gs3d PROFILE=quick"
+    assert dataset.make_command("x.h5", "fn", "paper") == "make data EXP=fn PROFILE=paper"
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def _config(exp, tmp_path):
+    import importlib
+
+    config = importlib.import_module(f"experiments.{exp}").get_config("smoke")
+    config.data.path = str(tmp_path / f"{exp}-smoke.h5")
+    return config
+
+
+def test_nan_data_is_refused_before_writing(tmp_path, monkeypatch):
+    pytest.importorskip("solvers.systems")
+    from solvers.__main__ import make_data
+
+    config = _config("fn", tmp_path)
+    data = config.data
+
+    def poisoned(data_):
+        def rollout(u0):
+            b = u0.shape[0]
+            g = (data.grid,) * data.ndim
+            macro = np.zeros((b, data.n_macro + 1, *g, 2))
+            bursts = np.zeros((b, burst.n_bursts(data.n_macro, data.N), data.k + 1, *g, 2))
+            macro[1, 3:] = np.nan  # trajectory 1, from macro frame 3: t = 3·k·dt
+            return macro, bursts
+
+        return rollout
+
+    monkeypatch.setattr(burst, "make_rollout", poisoned)
+    t_bad = 3 * data.k * data.dt
+    pattern = rf"fn .*train trajectory 1: .*t = {t_bad:g}"
+    with pytest.raises(burst.NonFiniteDataError, match=pattern):
+        make_data(config, progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_make_data_writes_then_skips_a_current_file(tmp_path, monkeypatch):
+    pytest.importorskip("solvers.systems")
+    from solvers.__main__ import make_data
+
+    config = _config("gs2d", tmp_path)
+    make_data(config, progress=False)
+    loaded = dataset.load(config.data.path, config.data)
+    data = config.data
+    macro, bursts = loaded["train"]["macro"], loaded["train"]["bursts"]
+    assert macro.shape == (data.n_train, data.n_macro + 1, data.grid, data.grid, 2)
+    starts = loaded["train"]["burst_start"]
+    np.testing.assert_array_equal(bursts[:, :, 0], macro[:, starts])
+    np.testing.assert_array_equal(bursts[:, :, -1], macro[:, starts + 1])
+    assert not np.array_equal(loaded["train"]["macro"][0], loaded["test"]["macro"][0])
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("regenerated a current file")
+
+    monkeypatch.setattr(burst, "generate_split", must_not_run)
+    make_data(config, progress=False)  # current: returns without generating
+    config.data.n_test = 3  # stale now: must regenerate
+    with pytest.raises(AssertionError, match="regenerated"):
+        make_data(config, progress=False)
