@@ -1,0 +1,293 @@
+"""Evaluate a trained model on the test set: roll out, score, write `results.json` and figures.
+
+`evaluate(config, model, params, dataset, workdir)` rolls `model.rollout(params, u0, T)` (jitted,
+`T` static) from every test initial condition `u0 = test macro frame 0` over the whole test
+horizon `T = n_macro`, in batches of `config.eval.batch_size`, and compares the predicted frames
+`u_1..u_T` with the test macro frames `1..T` (the initial condition is never scored).
+
+Divergence. A prediction *diverges* at the first predicted frame that holds a NaN/Inf or whose
+max-abs exceeds the sanity bound `config.eval.divergence_factor` (default 1e6) × the max-abs of the
+test data. A diverged trajectory's frames from there on are excluded (set to NaN) everywhere:
+
+* `rmse`, `mae` are `null` for a diverged model (numbers over a truncated horizon would look
+  comparable and are not); `rmse_before_divergence` / `mae_before_divergence` hold the values over
+  the frames before the first divergence of any trajectory (`null` if that is the first frame);
+* HCT is always defined: a diverged frame counts as decorrelated, so a trajectory's HCT stops there;
+* the per-time curves are `null` from the first frame where any trajectory has diverged;
+* `divergence` records the first macro step j (1-based: u_j is the first bad frame), its physical
+  time j Δt, the reason, and the per-trajectory steps.
+
+Nothing here raises for a diverged model, so the other models of a comparison are unaffected.
+Timings separate the compilation of the rollout from running it (`block_until_ready`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pimrl_jax import metrics, plots
+
+RESULTS_FILE = "results.json"
+FIGURES_DIR = "figures"
+DEFAULT_DIVERGENCE_FACTOR = 1e6
+
+
+def count_params(params) -> int:
+    """Number of scalar parameters in a pytree."""
+    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def _frame_stats(pred, truth) -> dict[str, jnp.ndarray]:
+    """All per-frame statistics the evaluation needs, `(B, T)` each, computed on device."""
+    return {
+        "mse": metrics.frame_mse(pred, truth),
+        "mae": metrics.frame_mae(pred, truth),
+        "corr": metrics.pearson(pred, truth),
+        "finite": metrics.frame_finite(pred),
+        "max_abs": metrics.frame_max_abs(pred),
+    }
+
+
+def _pad_batch(x: np.ndarray, size: int) -> np.ndarray:
+    """Pad the batch axis to `size` by repeating the last entry, so one compiled shape serves all
+    batches (the padded rows are dropped afterwards)."""
+    if x.shape[0] == size:
+        return x
+    reps = np.repeat(x[-1:], size - x.shape[0], axis=0)
+    return np.concatenate([x, reps], axis=0)
+
+
+def _macro_dt(config, times: np.ndarray) -> float:
+    """Physical time between macro frames: from the dataset's times, else Δt = k δt."""
+    if times.size > 1:
+        return float(times[1] - times[0])
+    return float(config.data.dt) * int(config.data.k)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain-JSON copy: NumPy scalars/arrays to Python, tuples to lists, NaN/Inf to null."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray | jax.Array):
+        return _jsonable(np.asarray(obj).tolist())
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def config_to_dict(config) -> dict:
+    """A JSON-ready dict of an `ml_collections.ConfigDict` (or a plain dict)."""
+    as_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    return _jsonable(as_dict)
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Write strict JSON (no NaN) atomically: a reader never sees a half-written file."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(_jsonable(obj), f, indent=1, allow_nan=False)
+    os.replace(tmp, path)
+
+
+def _rollout_all(model, params, u0_all, truth_all, n_steps, batch_size):
+    """Roll out every test trajectory; return stats `(n_test, T)`, trajectory 0's prediction
+    `(T, *space, C)` and the timings."""
+    n_test = u0_all.shape[0]
+    rollout = jax.jit(model.rollout, static_argnums=2)
+    stats_fn = jax.jit(_frame_stats)
+    t0 = time.perf_counter()
+    compiled = rollout.lower(params, _pad_batch(u0_all[:batch_size], batch_size), n_steps)
+    compiled = compiled.compile()
+    compile_s = time.perf_counter() - t0
+
+    want = (batch_size, n_steps, *u0_all.shape[1:])
+    chunks, pred0, run_s = [], None, 0.0
+    for start in range(0, n_test, batch_size):
+        stop = min(start + batch_size, n_test)
+        u0 = _pad_batch(u0_all[start:stop], batch_size)
+        truth = _pad_batch(truth_all[start:stop], batch_size)
+        t0 = time.perf_counter()
+        pred = jax.block_until_ready(compiled(params, u0))
+        run_s += time.perf_counter() - t0
+        if pred.shape != want:
+            raise ValueError(
+                f"{model.name}.rollout(params, u0 {u0.shape}, {n_steps}) returned {pred.shape}; "
+                f"expected {want}: the predicted frames u_1..u_T, without u_0"
+            )
+        stats = jax.device_get(stats_fn(pred, jnp.asarray(truth, pred.dtype)))
+        chunks.append({k: v[: stop - start] for k, v in stats.items()})
+        if pred0 is None:
+            pred0 = np.asarray(pred[0], np.float32)
+    stats = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    timings = {
+        "compile_s": compile_s,
+        "rollout_s": run_s,
+        "rollout_s_per_trajectory": run_s / n_test,
+        "batch_size": batch_size,
+        "n_batches": len(chunks),
+        "device": str(jax.devices()[0].device_kind),
+        "backend": jax.default_backend(),
+    }
+    return stats, pred0, timings
+
+
+def _divergence_record(first_bad, finite, times, dt_macro, bound) -> dict:
+    n_steps = finite.shape[1]
+    j = int(first_bad.min())
+    if j >= n_steps:
+        return {
+            "diverged": False,
+            "step": None,
+            "time": None,
+            "reason": None,
+            "trajectories": [],
+            "per_trajectory_step": [None] * first_bad.size,
+            "bound": bound,
+        }
+    b = int(np.argmin(first_bad))
+    return {
+        "diverged": True,
+        "step": j + 1,  # u_{j+1} is the first bad frame; frame index j
+        "time": float(times[j + 1] - times[0]) if times.size > j + 1 else (j + 1) * dt_macro,
+        "reason": "non-finite" if not finite[b, j] else f"max-abs above bound {bound:.3g}",
+        "trajectories": [int(i) for i in np.flatnonzero(first_bad < n_steps)],
+        "per_trajectory_step": [int(s) + 1 if s < n_steps else None for s in first_bad],
+        "bound": bound,
+    }
+
+
+def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict | None = None):
+    """Evaluate `model` with `params` on `dataset["test"]`; write results and figures to `workdir`.
+
+    Args:
+      config: the run's `ConfigDict` (reads `eval.batch_size`, `eval.hct_threshold`,
+        `eval.n_snapshots`, `eval.divergence_factor` if present, and `data.dt`, `data.k` when the
+        dataset has no macro times); stored whole in `results.json`.
+      model: a `pimrl_jax.models.registry.Model` (uses `name`, `rollout`, `params_from`).
+      params: the parameter pytree `model.rollout` takes.
+      dataset: `{"test": {"macro": (n_test, T + 1, *grid, C), "macro_times": (T + 1,), ...}}`.
+      workdir: run directory; gets `results.json` and `figures/*.png`.
+      extra: more entries for `results.json` (e.g. the trainer's `train_time_s`).
+
+    Returns:
+      `{"rmse", "mae", "hct", "hct_count", "diverged", "divergence_step", "figures",
+      "results_path"}`; `rmse`/`mae` are None for a diverged model (see the module docstring).
+    """
+    test = dataset["test"]
+    macro = np.asarray(test["macro"], np.float32)
+    n_test, n_steps = macro.shape[0], macro.shape[1] - 1
+    if n_steps < 1:
+        raise ValueError(f"test macro frames {macro.shape} leave nothing to predict (T + 1 >= 2)")
+    times = np.asarray(test.get("macro_times", np.arange(n_steps + 1)), np.float64)
+    dt_macro = _macro_dt(config, times)
+    threshold = float(config.eval.get("hct_threshold", metrics.HCT_THRESHOLD))
+    factor = float(config.eval.get("divergence_factor", DEFAULT_DIVERGENCE_FACTOR))
+    data_scale = float(np.max(np.abs(macro)))
+    bound = factor * (data_scale if data_scale > 0 else 1.0)
+    batch_size = max(1, min(int(config.eval.batch_size), n_test))
+
+    stats, pred0, timings = _rollout_all(
+        model, params, macro[:, 0], macro[:, 1:], n_steps, batch_size
+    )
+
+    first_bad = metrics.first_bad_frame(stats["finite"], stats["max_abs"], bound)
+    valid = np.arange(n_steps)[None, :] < first_bad[:, None]
+    mse = np.where(valid, stats["mse"], np.nan)
+    mae = np.where(valid, stats["mae"], np.nan)
+    corr = np.where(valid, stats["corr"], np.nan)
+    divergence = _divergence_record(first_bad, stats["finite"], times, dt_macro, bound)
+    diverged = divergence["diverged"]
+    n_ok = int(first_bad.min())  # frames before any trajectory diverged
+
+    hct = metrics.hct(corr, dt_macro, threshold)
+    curves = {
+        "time": times[1:] - times[0],
+        "rmse": metrics.per_time_rmse(mse),
+        "mae": metrics.per_time_mae(mae),
+        "correlation": metrics.per_time_correlation(corr),
+    }
+    with np.errstate(invalid="ignore"):
+        per_traj_rmse = [
+            metrics.rmse_from_frames(mse[b, : first_bad[b]]) if first_bad[b] else None
+            for b in range(n_test)
+        ]
+
+    fig_dir = os.path.join(workdir, FIGURES_DIR)
+    # Trajectory 0 is drawn only up to its divergence, as it is scored.
+    pred0 = np.where(valid[0].reshape((n_steps,) + (1,) * (pred0.ndim - 1)), pred0, np.nan)
+    label = f"{model.name} ({config.get('experiment', '?')}, {config.get('profile', '?')})"
+    figures = [
+        plots.plot_snapshots(
+            macro[0, 1:],
+            pred0,
+            curves["time"],
+            os.path.join(fig_dir, "snapshots.png"),
+            n_snapshots=int(config.eval.get("n_snapshots", 4)),
+            title=f"{label}: test trajectory 0",
+        ),
+        plots.plot_curves(
+            curves["time"],
+            {model.name: _jsonable(curves)},
+            os.path.join(fig_dir, "curves.png"),
+            threshold=threshold,
+            title=label,
+        ),
+    ]
+
+    rmse = None if diverged else metrics.rmse_from_frames(mse)
+    mae_all = None if diverged else metrics.mae_from_frames(mae)
+    results = {
+        "model": model.name,
+        "params_from": getattr(model, "params_from", model.name),
+        "n_params": count_params(params),
+        "rmse": rmse,
+        "mae": mae_all,
+        "rmse_before_divergence": metrics.rmse_from_frames(mse[:, :n_ok]) if n_ok else None,
+        "mae_before_divergence": metrics.mae_from_frames(mae[:, :n_ok]) if n_ok else None,
+        "frames_before_divergence": n_ok,
+        "hct": hct["hct"],
+        "hct_count": hct["hct_count"],
+        "hct_threshold": threshold,
+        "diverged": diverged,
+        "divergence": divergence,
+        "horizon": {"n_steps": n_steps, "dt_macro": dt_macro, "time": n_steps * dt_macro},
+        "n_test": n_test,
+        "curves": curves,
+        "per_trajectory": {
+            "rmse": per_traj_rmse,
+            "hct": hct["per_trajectory"],
+            "hct_count": hct["per_trajectory_count"],
+            "correlation": corr,
+        },
+        "timings": timings,
+        "figures": [os.path.relpath(f, workdir) for f in figures],
+        "config": config_to_dict(config),
+    }
+    results.update(extra or {})
+    os.makedirs(workdir, exist_ok=True)
+    results_path = os.path.join(workdir, RESULTS_FILE)
+    write_json(results_path, results)
+    return {
+        "rmse": rmse,
+        "mae": mae_all,
+        "hct": hct["hct"],
+        "hct_count": hct["hct_count"],
+        "diverged": diverged,
+        "divergence_step": divergence["step"],
+        "figures": figures,
+        "results_path": results_path,
+    }
