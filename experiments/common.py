@@ -64,7 +64,15 @@ def train_defaults() -> ConfigDict:
 
 
 def eval_defaults() -> ConfigDict:
-    return ConfigDict(dict(hct_threshold=0.8, batch_size=8, n_snapshots=4))
+    """Test-set evaluation (pimrl_jax.evaluate): every test trajectory over the full horizon."""
+    return ConfigDict(
+        dict(
+            hct_threshold=0.8,  # HCT: time until Pearson(pred, truth) first drops below this
+            batch_size=8,  # test trajectories rolled out at once (lower it for large 3D grids)
+            n_snapshots=4,  # snapshot times in figures/snapshots.png
+            divergence_factor=1e6,  # diverged: NaN/Inf or max-abs > this x max-abs of test data
+        )
+    )
 
 
 def make_config(exp: str, profile: str, data: dict, model: dict | None = None,
