@@ -1,0 +1,176 @@
+"""Train and evaluate one model of one experiment:
+
+    python -m pimrl_jax.main --config experiments/kdv.py:quick --workdir runs/kdv-quick/pimrl
+    python -m pimrl_jax.main --config experiments/kdv.py:quick --workdir runs/kdv-quick/fno \\
+        --config.model.name=fno --config.train.steps=200
+    python -m pimrl_jax.main --mode eval --config experiments/kdv.py:quick \\
+        --workdir runs/kdv-quick/pimrl
+
+`--mode train` (default) trains, resuming from the latest checkpoint in `<workdir>/checkpoints`
+when there is one, then evaluates on the test set (`--noevaluate` skips that). `--mode eval`
+evaluates the latest checkpoint. Rerunning a finished command only re-evaluates.
+
+`pimrl_nomp` has no training of its own: it evaluates the PIMRL run stored next to its workdir,
+`<workdir>/../pimrl` (i.e. `runs/<exp>-<profile>/pimrl`), and in train mode first trains (or
+resumes) that run when it is absent or unfinished.
+
+Exit status 1 with a one-paragraph message for the errors people make: a missing or stale
+dataset (it names the `make data` command), an unknown model, a config that differs from the
+stored run's (unless `--allow_config_change`), a diverged training stage.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import time
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "experiment config, e.g. experiments/kdv.py:quick", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "run directory, e.g. runs/kdv-quick/pimrl")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (then evaluate) or eval")
+_EVALUATE = flags.DEFINE_bool("evaluate", True, "evaluate on the test set after training")
+_ALLOW = flags.DEFINE_bool(
+    "allow_config_change", False, "resume a run even if its stored config differs"
+)
+_PROGRESS = flags.DEFINE_bool("progress", True, "show a progress bar")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _source(config, workdir: pathlib.Path, model):
+    """(config, workdir) of the run whose params `model` uses: itself, or for pimrl_nomp the
+    sibling pimrl run."""
+    if model.params_from == model.name:
+        return config, workdir
+    source = config.copy_and_resolve_references()
+    source.model.name = model.params_from
+    return source, workdir.parent / model.params_from
+
+
+def run(
+    config,
+    workdir: str,
+    mode: str = "train",
+    *,
+    evaluate: bool = True,
+    allow_config_change: bool = False,
+    progress: bool = True,
+) -> dict | None:
+    """What the CLI does; returns the evaluation summary (None when not evaluated)."""
+    import jax
+    import numpy as np
+
+    from pimrl_jax import train as train_lib
+    from pimrl_jax.models.registry import build_model
+    from solvers import dataset as dataset_lib
+
+    workdir = pathlib.Path(workdir)
+    print(f"{config.experiment}:{config.profile}  model {config.model.name}  workdir {workdir}")
+    print(f"jax {jax.__version__} on {jax.device_count()} {jax.devices()[0].platform} device(s)")
+    try:
+        model = build_model(config)
+    except ValueError as error:
+        _fail(str(error))
+    try:
+        dataset = dataset_lib.load(
+            config.data.path, config.data, exp=config.experiment, profile=config.profile
+        )
+    except dataset_lib.DatasetError as error:
+        _fail(str(error))
+
+    sample = np.asarray(dataset["train"]["macro"][:1, 0], np.float32)
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), sample)
+    counts = train_lib.param_counts(shapes)
+    print(
+        "parameters: "
+        + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        + f" (total {sum(counts.values()):,})"
+    )
+
+    src_config, src_workdir = _source(config, workdir, model)
+    src_model = model if src_config is config else build_model(src_config)
+    t0 = time.perf_counter()
+    try:
+        if mode == "train":
+            if src_workdir != workdir:
+                print(f"{model.name} evaluates the {src_model.name} run in {src_workdir}")
+            info = train_lib.train(
+                src_config,
+                src_model,
+                dataset,
+                src_workdir,
+                allow_config_change=allow_config_change,
+                progress=progress,
+            )
+            params = info.params
+            print(
+                f"training done: {info.final_step} steps in {src_workdir / 'checkpoints'}"
+                + (f" (resumed from step {info.resumed_from})" if info.resumed_from else "")
+            )
+        else:
+            params, step = train_lib.restore_params(src_config, src_model, dataset, src_workdir)
+            total = train_lib.total_steps(src_model, src_config.train)
+            print(f"evaluating the checkpoint at step {step} of {total} in {src_workdir}")
+    except (
+        train_lib.ConfigMismatchError,
+        train_lib.NonFiniteLossError,
+        FileNotFoundError,
+    ) as error:
+        _fail(str(error))
+    train_time = time.perf_counter() - t0
+    if not evaluate:
+        return None
+
+    from pimrl_jax.evaluate import evaluate as evaluate_fn
+
+    extra = {"train_time_s": train_time} if mode == "train" else None
+    summary = evaluate_fn(config, model, params, dataset, str(workdir), extra=extra)
+    test = np.asarray(dataset["test"]["macro"], np.float64)
+    persistence = float(np.sqrt(np.mean(np.square(test[:, 1:] - test[:, :1]))))
+
+    def fmt(x):
+        return "n/a" if x is None else f"{x:.4g}"
+
+    print(
+        f"test set: RMSE {fmt(summary['rmse'])}  MAE {fmt(summary['mae'])}  "
+        f"HCT {fmt(summary['hct'])}  (persistence u_t = u_0: RMSE {persistence:.4g})"
+    )
+    if summary.get("diverged"):
+        print(f"diverged at macro step {summary.get('divergence_step')}")
+    print(f"results: {summary.get('results_path', workdir / 'results.json')}")
+    for figure in summary.get("figures", []):
+        print(f"figure: {figure}")
+    return summary
+
+
+def main(argv):
+    del argv
+    import jax
+
+    # Reruns and resumptions reuse compiled steps (the test suite uses the same cache).
+    cache = os.environ.get("PIMRL_JAX_CACHE", ".cache/jax")
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    run(
+        _CONFIG.value,
+        _WORKDIR.value,
+        _MODE.value,
+        evaluate=_EVALUATE.value,
+        allow_config_change=_ALLOW.value,
+        progress=_PROGRESS.value,
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
