@@ -73,8 +73,19 @@ def make_data(config, force: bool = False, progress: bool = True) -> str:
     return path
 
 
+def _enable_compilation_cache() -> None:
+    """Reuse compiled rollouts across runs (same cache as the test suite), unless set already."""
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        jax.config.update("jax_compilation_cache_dir", os.path.join(root, ".cache", "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def main(argv):
     del argv
+    _enable_compilation_cache()
     config = _CONFIG.value
     if config is None:
         sys.exit("error: --config experiments/<exp>.py:<profile> is required")

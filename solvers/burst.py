@@ -210,17 +210,47 @@ def check_finite(
             )
 
 
+_ROLLOUTS: dict[tuple, Callable] = {}
+_ROLLOUT_KEYS = (
+    "system",
+    "ndim",
+    "solver_grid",
+    "grid",
+    "length",
+    "dt",
+    "substeps",
+    "k",
+    "N",
+    "n_macro",
+    "spinup",
+    "dtype",
+)
+
+
 def make_rollout(data: Mapping[str, Any]) -> Callable[[Array], tuple[Array, Array]]:
     """The jitted, trajectory-batched rollout of a data config: ``(B, *s, C) -> (macro, bursts)``.
 
     Call (and build) it inside the precision scope of the data (see ``generate_split``), so the
-    stepper's constants and the traced arrays share the generation dtype.
+    stepper's constants and the traced arrays share the generation dtype. Built once per set of
+    solver settings (train and test share it, and its compilation).
     """
+    key = tuple(data[name] for name in _ROLLOUT_KEYS)
+    key += tuple(sorted(dict(data["coefficients"]).items()))
+    if key not in _ROLLOUTS:
+        _ROLLOUTS[key] = _build_rollout(data)
+    return _ROLLOUTS[key]
+
+
+def _build_rollout(data: Mapping[str, Any]) -> Callable[[Array], tuple[Array, Array]]:
     from solvers import grid, systems
 
     system = systems.get_system(data["system"], data["ndim"], **dict(data["coefficients"]))
     h = data["dt"] / data["substeps"]
     step = systems.make_stepper(system, data["solver_grid"], data["length"], h)
+    # One eager step first: a stepper that builds its constants lazily must build them outside
+    # any trace, or the several scans below would share a leaked tracer.
+    shape = (data["solver_grid"],) * data["ndim"] + (system.channels,)
+    step(jnp.zeros(shape, dtype=data["dtype"]))
     counts = fine_step_counts(data)
     if data["grid"] == data["solver_grid"]:
         resample = None
@@ -282,7 +312,9 @@ def generate_split(
         rollout = make_rollout(data)
         root = jax.random.PRNGKey(seed)
 
-        def ic(i):
+        @jax.jit
+        @jax.vmap
+        def initial_states(i):
             key = jax.random.fold_in(root, i)
             u = initial.sample_initial(system, key, data["solver_grid"], data["length"], **options)
             return jnp.asarray(u, dtype=data["dtype"])
@@ -296,7 +328,7 @@ def generate_split(
         for start in range(0, n_traj, chunk):
             idx = list(range(start, min(start + chunk, n_traj)))
             # Pad the last chunk to the jitted batch size (repeat its last IC): no recompile.
-            u0 = jnp.stack([ic(i) for i in idx + idx[-1:] * (chunk - len(idx))])
+            u0 = initial_states(jnp.asarray(idx + idx[-1:] * (chunk - len(idx))))
             macro, bursts = rollout(u0)
             macro = np.asarray(macro)[: len(idx)]
             bursts = np.asarray(bursts)[: len(idx)]
