@@ -26,7 +26,7 @@ import pathlib
 import sys
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -156,6 +156,8 @@ def run(
 def main(argv):
     del argv
     import jax
+
+    logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing) are noise here
 
     # Reruns and resumptions reuse compiled steps (the test suite uses the same cache).
     cache = os.environ.get("PIMRL_JAX_CACHE", ".cache/jax")

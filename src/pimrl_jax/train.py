@@ -161,7 +161,7 @@ def make_update(loss_fn: Callable, tx: optax.GradientTransformation) -> Callable
         for leaf in jax.tree.leaves(params):
             finite = finite & jnp.all(jnp.isfinite(leaf))
         new_state = dict(state, params=params, opt_state=opt_state, step=state["step"] + 1)
-        return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads), "finite": finite}
+        return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), "finite": finite}
 
     return update
 

@@ -1,0 +1,145 @@
+"""The CLI end to end: a run killed with SIGKILL and restarted with the same command ends with
+parameters bitwise equal to an uninterrupted run's; a changed config is refused by name; a
+missing dataset, an unknown model and an unknown profile give their promised messages."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from synthetic_data import write_synthetic
+
+from experiments.kdv import get_config
+from pimrl_jax import train as train_lib
+from pimrl_jax.checkpoint import Checkpoints
+from pimrl_jax.models.registry import build_model
+from solvers import dataset as dataset_lib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Stage 1: global steps 1-6, stage 2: 7-12; checkpoints at 4, 6 (end of stage 1), 8, 12.
+TRAIN = dict(micro_steps=6, steps=6, window=2, batch_size=2, checkpoint_every=4, log_every=1)
+
+
+@pytest.fixture(scope="module")
+def data_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "kdv-smoke.h5"
+    config = get_config("smoke")
+    config.data.path = str(path)
+    return write_synthetic(config, str(path))
+
+
+def command(workdir, data_path, *extra):
+    args = [
+        sys.executable,
+        "-m",
+        "pimrl_jax.main",
+        "--config",
+        "experiments/kdv.py:smoke",
+        "--workdir",
+        str(workdir),
+        f"--config.data.path={data_path}",
+        "--noevaluate",
+        "--noprogress",
+    ]
+    args += [f"--config.train.{k}={v}" for k, v in TRAIN.items()]
+    return args + list(extra)
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def final_params(workdir, data_path):
+    config = get_config("smoke")
+    config.data.path = str(data_path)
+    config.train.update(TRAIN)
+    dataset = dataset_lib.load(str(data_path), config.data)
+    params, step = train_lib.restore_params(config, build_model(config), dataset, workdir)
+    return params, step
+
+
+def losses(workdir):
+    lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
+    return [(r["stage"], r["step"], r["loss"]) for r in map(json.loads, lines)]
+
+
+def test_killed_and_restarted_run_is_bitwise_equal_to_an_uninterrupted_one(tmp_path, data_path):
+    straight = run(command(tmp_path / "straight", data_path))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    # Kill the second run with SIGKILL as soon as its first checkpoint is finished (mid stage 1
+    # or while stage 2 compiles), then rerun the same command.
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen(
+        command(killed_dir, data_path),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    ckpt_dir = killed_dir / "checkpoints"
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt_dir.exists() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    interrupted = Checkpoints(ckpt_dir)
+    stopped_at = interrupted.latest_step()
+    interrupted.close()
+    assert stopped_at is not None and stopped_at < 12, stopped_at
+
+    resumed = run(command(killed_dir, data_path))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from the checkpoint at step {stopped_at}" in resumed.stdout
+
+    p_straight, s1 = final_params(tmp_path / "straight", data_path)
+    p_resumed, s2 = final_params(killed_dir, data_path)
+    assert s1 == s2 == 12
+    leaves_a, tree_a = jax.tree.flatten(p_straight)
+    leaves_b, tree_b = jax.tree.flatten(p_resumed)
+    assert tree_a == tree_b
+    for a, b in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # bitwise, not allclose
+    # The log reads as one uninterrupted run with the same losses.
+    assert losses(killed_dir) == losses(tmp_path / "straight")
+
+    # Resuming with a different config is refused, naming the field.
+    changed = run(command(killed_dir, data_path, "--config.train.lr=0.5"))
+    assert changed.returncode == 1
+    assert "train.lr" in changed.stderr and "--allow_config_change" in changed.stderr
+
+
+def test_missing_dataset_names_the_make_command(tmp_path):
+    result = run(command(tmp_path / "run", tmp_path / "absent.h5"))
+    assert result.returncode == 1
+    assert "make data EXP=kdv PROFILE=smoke" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_model_lists_the_valid_ones(tmp_path, data_path):
+    result = run(command(tmp_path / "run", data_path, "--config.model.name=transformer"))
+    assert result.returncode == 1
+    assert "pimrl, pimrl_nomp, percnn, convlstm, fno, crop" in result.stderr
+
+
+def test_unknown_profile_lists_the_valid_ones(tmp_path):
+    args = [
+        sys.executable,
+        "-m",
+        "pimrl_jax.main",
+        "--config",
+        "experiments/kdv.py:huge",
+        "--workdir",
+        str(tmp_path / "run"),
+    ]
+    result = run(args)
+    assert result.returncode != 0
+    assert "smoke, quick, paper" in result.stderr
