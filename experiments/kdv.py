@@ -1,6 +1,26 @@
 """1D Korteweg-de Vries, u_t + u u_x + u_xxx = 0 on [0, 128), periodic.
 
-Data justification: filled in by the foundation issue (see benchmarks.md).
+Data (benchmarks.md; LPSDA-style ICs: 10 sines, modes 1-3, amplitudes U[-0.5, 0.5]). Solver:
+pseudo-spectral ETDRK4 on 256 points (the benchmark's solver grid), float64, no spin-up (the sine
+sum is already a smooth, physical state; it steepens into solitons within the horizon).
+
+| profile | grid (dx) | dt   | k  | Dt    | N | T   | horizon | bursts | Euler growth |
+|---------|-----------|------|----|-------|---|-----|---------|--------|--------------|
+| smoke   | 32 (4)    | 0.05 | 4  | 0.2   | 2 | 8   | 1.6     | 4      | 1.0002       |
+| quick   | 64 (2)    | 0.05 | 5  | 0.25  | 4 | 100 | 25      | 25     | 1.23         |
+| paper   | 128 (1)   | 0.0025 | 10 | 0.025 | 5 | 600 | 15    | 120    | 1.49         |
+
+Forward Euler on pure dispersion is never strictly stable: the 4th-order 7-point d^3/dx^3 stencil
+has symbol i*w/dx^3 with max|w| = 4.60, so each micro step multiplies the worst grid mode by
+sqrt(1 + (dt*4.60/dx^3)^2) (quick: 1.00041, paper: 1.000066). Over the whole horizon
+(n_macro*k micro steps, the PeRCNN baseline's longest rollout) that is the "Euler growth" column,
+kept <= 2 by `solvers.stability.check_stability`. The paper profile's dx = 1 forces dt = 0.0025
+(dt = 0.01 would grow 8.3x). The advection term adds at most max|u|*dt*0.686/dx per step
+(quick: |u| <= 3.2 after steepening -> 0.11, amplification 1.006, and it is not a constant-sign
+growth). LPSDA stores t in [0, 20]: quick covers 25 time units, in which the sine sums steepen
+into solitons of amplitude ~3 (max|u| 1.8 -> 3.1, the field changes by its own RMS, 0.7) that
+cross ~1/5 of the domain. Train 8 (quick) / 13 (paper) trajectories (paper's 2-13), test 5 / 10
+with their own seed.
 
     make train EXP=kdv            # quick profile, PIMRL
 """

@@ -305,7 +305,7 @@ def generate_split(
     from solvers import initial, systems
 
     options = dict(data.get("initial", {}) or {})
-    chunk = max(1, min(chunk, n_traj))
+    chunk = max(1, chunk)
     macro_out, burst_out = [], []
     with _dtype_scope(data["dtype"]):
         system = systems.get_system(data["system"], data["ndim"], **dict(data["coefficients"]))
@@ -325,13 +325,13 @@ def generate_split(
             unit="traj",
             disable=not progress,
         )
-        for start in range(0, n_traj, chunk):
-            idx = list(range(start, min(start + chunk, n_traj)))
-            # Pad the last chunk to the jitted batch size (repeat its last IC): no recompile.
-            u0 = initial_states(jnp.asarray(idx + idx[-1:] * (chunk - len(idx))))
+        # Balanced chunks (sizes differ by at most one: at most two compiled batch shapes, and
+        # no padded trajectories computed for nothing).
+        for idx in np.array_split(np.arange(n_traj), -(-n_traj // chunk)):
+            start = int(idx[0])
+            u0 = initial_states(jnp.asarray(idx))
             macro, bursts = rollout(u0)
-            macro = np.asarray(macro)[: len(idx)]
-            bursts = np.asarray(bursts)[: len(idx)]
+            macro, bursts = np.asarray(macro), np.asarray(bursts)
             check_finite(macro, bursts, data, offset=start, split=split)
             macro_out.append(macro)
             burst_out.append(bursts)
