@@ -1,0 +1,173 @@
+"""The model registry: every model of the comparison behind one pure interface.
+
+`build_model(config)` binds the config's values into closures over the pure rollouts of
+`pimrl_jax.cycle`; nothing below the registry parses a config. All models compute in float32.
+
+| name | params | rollout at Δt | micro_rollout at δt |
+|---|---|---|---|
+| pimrl | {"micro", "macro"} | PIMRL cycles, message passing on | micro module |
+| pimrl_nomp | pimrl's {"micro", "macro"} | the cycles, message passing off | micro module |
+| percnn | {"micro"} | k micro steps per Δt, every k-th state | micro module |
+| convlstm | {"macro"} | macro module alone | None |
+| fno | {"fno"} | FNO, autoregressive at Δt | None |
+| crop | {"crop"} | CROP, autoregressive at Δt | None |
+"""
+
+import dataclasses
+import importlib
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from pimrl_jax import cycle
+from pimrl_jax.models.macro import MacroStep
+from pimrl_jax.models.micro import MicroStep
+
+MODELS: tuple[str, ...] = ("pimrl", "pimrl_nomp", "percnn", "convlstm", "fno", "crop")
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A model of the comparison as pure functions.
+
+    init(key, u_sample: (B, *space, C)) -> params (dict pytree)
+    rollout(params, u0: (B, *space, C), n_steps [static]) -> (B, n_steps, *space, C): the
+        predicted macro frames u_1..u_n at spacing Δt (u0 is not in the output)
+    micro_rollout(params, u0, n_micro [static]) -> (B, n_micro, *space, C) at spacing δt, or None
+    params_from: the model whose trained params this one evaluates
+    """
+
+    name: str
+    init: Callable
+    rollout: Callable
+    micro_rollout: Callable | None
+    params_from: str
+
+
+def check_name(name: str) -> str:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    return name
+
+
+def micro_module(config: ml_collections.ConfigDict) -> MicroStep:
+    """The micro step of `config` (dx = length / grid, δt = data.dt)."""
+    m = config.model.micro
+    c_up = m.c_up if isinstance(m.c_up, int | float) else tuple(m.c_up)
+    return MicroStep(
+        dx=float(config.data.length) / int(config.data.grid),
+        dt=float(config.data.dt),
+        known_terms=tuple(m.known_terms),
+        c_up=c_up,
+        n_conv=int(m.n_conv),
+        kernel=int(m.kernel),
+        hidden=int(m.hidden),
+        init_scale=float(m.init_scale),
+        impl=m.get("impl", "auto"),
+    )
+
+
+def macro_module(config: ml_collections.ConfigDict) -> MacroStep:
+    m = config.model.macro
+    return MacroStep(
+        features=tuple(int(f) for f in m.features),
+        lstm_features=int(m.lstm_features),
+        kernel=int(m.kernel),
+        impl=m.get("impl", "auto"),
+    )
+
+
+def _operator_module(name: str, config: ml_collections.ConfigDict):
+    """FNO or CROP from their own files (imported here, so the other models never need them)."""
+    cls_name = name.upper()
+    try:
+        cls = getattr(importlib.import_module(f"pimrl_jax.models.{name}"), cls_name)
+    except (ImportError, AttributeError) as err:
+        raise ImportError(
+            f"model {name!r} needs {cls_name} from pimrl_jax/models/{name}.py: {err}"
+        ) from err
+    return cls(**{key: int(value) for key, value in config.model[name].items()})
+
+
+def _f32(u):
+    return jnp.asarray(u, jnp.float32)
+
+
+def build_model(config: ml_collections.ConfigDict) -> Model:
+    """The `Model` named by `config.model.name`; raises ValueError listing MODELS if unknown."""
+    name = check_name(config.model.name)
+    remat = bool(config.model.get("remat", False))
+    k, N = int(config.data.k), int(config.data.N)
+
+    if name in ("fno", "crop"):
+        module = _operator_module(name, config)
+
+        def step(params, u):
+            return module.apply({"params": params}, u)
+
+        def init(key, u_sample):
+            return {name: module.init(key, _f32(u_sample))["params"]}
+
+        def rollout(params, u0, n_steps):
+            return cycle.micro_rollout(step, params[name], _f32(u0), n_steps, remat)
+
+        return Model(name, init, rollout, None, name)
+
+    micro, macro = micro_module(config), macro_module(config)
+
+    def micro_apply(params, u):
+        return micro.apply({"params": params}, u)
+
+    def macro_apply(params, s, carry):
+        return macro.apply({"params": params}, s, carry)
+
+    def init_micro(key, u):
+        return micro.init(key, u)["params"]
+
+    def init_macro(key, u):
+        return macro.init(key, u, None)["params"]
+
+    def micro_rollout(params, u0, n_micro):
+        return cycle.micro_rollout(micro_apply, params["micro"], _f32(u0), n_micro, remat)
+
+    if name == "percnn":
+
+        def init(key, u_sample):
+            return {"micro": init_micro(key, _f32(u_sample))}
+
+        def rollout(params, u0, n_steps):
+            return cycle.strided_micro_rollout(
+                micro_apply, params["micro"], _f32(u0), n_steps, k, remat
+            )
+
+        return Model(name, init, rollout, micro_rollout, name)
+
+    if name == "convlstm":
+
+        def init(key, u_sample):
+            return {"macro": init_macro(key, _f32(u_sample))}
+
+        def rollout(params, u0, n_steps):
+            return cycle.macro_rollout(macro_apply, params["macro"], _f32(u0), n_steps, remat)
+
+        return Model(name, init, rollout, None, name)
+
+    # pimrl and pimrl_nomp: the same parameters, message passing on or off.
+    message_passing = name == "pimrl" and bool(config.model.get("message_passing", True))
+
+    def init(key, u_sample):
+        key_micro, key_macro = jax.random.split(key)
+        u = _f32(u_sample)
+        return {"micro": init_micro(key_micro, u), "macro": init_macro(key_macro, u)}
+
+    def rollout(params, u0, n_steps):
+        num_cycles = math.ceil(n_steps / N)
+        frames = cycle.pimrl_rollout(
+            micro_apply, macro_apply, params, _f32(u0), num_cycles, k, N, message_passing, remat
+        )
+        return frames[:, :n_steps]
+
+    return Model(name, init, rollout, micro_rollout, "pimrl" if name == "pimrl_nomp" else name)
