@@ -1,6 +1,26 @@
 """2D FitzHugh-Nagumo on [0, 128)^2, periodic: D_u = 1, D_v = 100, alpha = 0.01, beta = 0.25.
 
-Data justification: filled in by the foundation issue (see benchmarks.md).
+Data (benchmarks.md; the lab's generator: i.i.d. N(0, 0.05^2) noise per point and field, on
+[0, 128)^2). Solver: pseudo-spectral ETDRK4 on 128^2 (dx = 1, the lab's grid), float64, fine step
+= dt (the stiff D_v = 100 diffusion is exact in ETDRK4; the reaction rates are O(1)). The first
+~5 time units from noise are a featureless transient, so every profile simulates a spin-up before
+t = 0 (10 time units for quick/paper): t = 0 already shows patterns (spatial std of u 0.62).
+
+| profile | grid (dx) | dt    | k  | Dt   | N | T    | horizon | spin-up | bursts | Euler number |
+|---------|-----------|-------|----|------|---|------|---------|---------|--------|--------------|
+| smoke   | 16 (8)    | 0.02  | 4  | 0.08 | 2 | 8    | 0.64    | 1       | 4      | 0.33         |
+| quick   | 64 (2)    | 0.005 | 10 | 0.05 | 4 | 200  | 10      | 10      | 50     | 1.33         |
+| paper   | 128 (1)   | 0.001 | 10 | 0.01 | 5 | 1000 | 10      | 10      | 200    | 1.07         |
+
+Euler number = dt*D_v*ndim*(16/3)/dx^2 with D_v = 100 (the tight one), must be <= 2
+(`solvers.stability.check_stability`): dt <= 0.0075 at 64^2 and <= 0.001875 at 128^2, which is
+why dt is 0.005 / 0.001 and k = 10 brings Dt to the lab's storage interval range (0.02) x 1-2.5.
+The lab integrates at 0.002, stores every 0.02 over 10-20 time units; P2C2Net trains FN at 64^2
+and tests over 10 s: quick = 64^2 over 10 time units. Measured on quick: u's spatial std grows
+0.62 -> 0.85 as the pattern sharpens and coarsens, v's range drifts from [0.19, 0.46] to
+[-0.15, 0.25]; last-minus-first RMS 0.57 against a field RMS of 0.58 (alive, not settled).
+4 train trajectories, 5 (quick) / 10 (paper) test with their own seed. Quick's file is ~210 MiB
+(bursts of 11 frames every 4 macro steps dominate).
 """
 
 from experiments.common import check_profile, make_config
