@@ -46,6 +46,10 @@ def model_defaults() -> ConfigDict:
 
 
 def train_defaults() -> ConfigDict:
+    """Training (pimrl_jax.train). Two stages on one global step axis: `micro_steps` of micro
+    pretraining on bursts (pimrl, percnn only), then `steps` on macro windows. Each stage gets a
+    fresh Adam with global-norm clipping and a staircase decay,
+    lr(i) = lr * lr_decay ** floor(i / lr_decay_every), i counted within the stage."""
     return ConfigDict(
         dict(
             micro_steps=500,  # stage 1: micro pretraining on bursts
@@ -56,11 +60,16 @@ def train_defaults() -> ConfigDict:
             lr_decay=0.5,
             lr_decay_every=500,
             grad_clip=1.0,
-            freeze_micro=False,
-            checkpoint_every=100,
+            freeze_micro=False,  # pimrl stage 2: keep the pretrained micro module fixed
+            checkpoint_every=100,  # global steps; also at the end of each stage
             log_every=10,
         )
     )
+
+
+# The smoke profile only proves the wiring: a few steps of each stage, one PIMRL cycle per window
+# (every smoke config has N = 2).
+SMOKE_TRAIN = dict(micro_steps=4, steps=4, batch_size=2, window=2, checkpoint_every=4, log_every=2)
 
 
 def eval_defaults() -> ConfigDict:
@@ -88,6 +97,8 @@ def make_config(exp: str, profile: str, data: dict, model: dict | None = None,
     config.model = model_defaults()
     config.model.update_from_flattened_dict(_flatten(model or {}))
     config.train = train_defaults()
+    if profile == "smoke":
+        config.train.update(SMOKE_TRAIN)
     config.train.update_from_flattened_dict(_flatten(train or {}))
     config.eval = eval_defaults()
     return config

@@ -36,10 +36,16 @@ _DATA = {
                   spinup=0.0, n_train=13, n_test=10),
 }
 
+# Training (pimrl_jax.train). quick: windows of 16 macro steps = 4 PIMRL cycles.
+_TRAIN = {
+    "quick": dict(micro_steps=1000, steps=3000, batch_size=8, window=16, lr=2e-3,
+                  lr_decay_every=1000, checkpoint_every=500, log_every=50),
+}
+
 
 def get_config(profile: str = "quick"):
     check_profile(profile)
     data = dict(system="kdv", ndim=1, coefficients=dict(), length=128.0,
                 seed_train=1, seed_test=2, dtype="float64", **_DATA[profile])
     model = dict(micro=dict(known_terms=("dispersion",), n_conv=2, kernel=5, hidden=8))
-    return make_config("kdv", profile, data, model)
+    return make_config("kdv", profile, data, model, train=_TRAIN.get(profile))
