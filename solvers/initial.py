@@ -65,7 +65,9 @@ def _kdv_sample(key, n, length, ndim, dtype, n_waves=10, amplitude=0.5, max_mode
     modes = jax.random.randint(k_l, (n_waves,), 1, max_mode + 1).astype(dtype)
     phase = jax.random.uniform(k_p, (n_waves,), dtype, 0.0, 2.0 * math.pi)
     (x,) = _grid(n, length, 1, dtype)
-    waves = a[None, :] * jnp.sin(2.0 * math.pi * modes[None, :] * x[:, None] / length + phase)
+    waves = a[None, :] * jnp.sin(
+        2.0 * math.pi * modes[None, :] * x[:, None] / length + phase[None, :]
+    )
     return jnp.sum(waves, axis=1)[:, None]
 
 

@@ -268,7 +268,7 @@ def _gray_scott(ndim: int, c: Mapping[str, float]) -> System:
     def nonlinear(g, dtype):
         mask, n = g.mask, g.n
         premask = _const(mask[None], dtype)
-        signs = _const(np.stack([-mask, mask]).astype(float), dtype)  # -uv^2 and +uv^2
+        signs = _const(np.stack([-1.0 * mask, 1.0 * mask]), dtype)  # -uv^2 and +uv^2
         feed = _const(np.concatenate([f * _zero_mode(n, ndim), 0 * _zero_mode(n, ndim)]), dtype)
 
         def n_hat(u_hat):
