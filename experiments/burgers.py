@@ -36,6 +36,7 @@ _DATA = {
 def get_config(profile: str = "quick"):
     check_profile(profile)
     data = dict(system="burgers", ndim=2, coefficients=dict(nu=0.005), length=1.0,
-                seed_train=1, seed_test=2, dtype="float64", **_DATA[profile])
+                seed_train=1, seed_test=2, dtype="float64",
+                initial=dict(max_mode=5), **_DATA[profile])
     model = dict(micro=dict(c_up=0.0108, n_conv=4, kernel=5, hidden=8))
     return make_config("burgers", profile, data, model)

@@ -40,6 +40,7 @@ def get_config(profile: str = "quick"):
     data = dict(system="fn", ndim=2,
                 coefficients=dict(d_u=1.0, d_v=100.0, alpha=0.01, beta=0.25),
                 length=128.0, seed_train=1, seed_test=2, dtype="float64",
+                initial=dict(sigma=0.05),
                 **_DATA[profile])
     model = dict(micro=dict(c_up=200.0, n_conv=3, kernel=1, hidden=8))
     return make_config("fn", profile, data, model)

@@ -39,6 +39,7 @@ def get_config(profile: str = "quick"):
     data = dict(system="gray_scott", ndim=2,
                 coefficients=dict(d_u=2e-5, d_v=5e-6, f=0.04, kappa=0.06),
                 length=1.0, seed_train=1, seed_test=2, dtype="float64",
+                initial=dict(n_seeds=4, seed_shape="mixed", seed_size=(0.05, 0.12), noise=0.01),
                 **_DATA[profile])
     model = dict(micro=dict(c_up=4e-5, n_conv=3, kernel=1, hidden=8))
     return make_config("gs2d", profile, data, model)

@@ -20,6 +20,7 @@ def get_config(profile: str = "quick"):
     data = dict(system="gray_scott", ndim=3,
                 coefficients=dict(d_u=0.2, d_v=0.1, f=0.025, kappa=0.055),
                 length=100.0, seed_train=1, seed_test=2, dtype="float64",
+                initial=dict(n_seeds=4, seed_shape="mixed", seed_size=(0.05, 0.12), noise=0.01),
                 **_DATA[profile])
     model = dict(micro=dict(c_up=0.274, n_conv=3, kernel=1, hidden=2, init_scale=0.01))
     return make_config("gs3d", profile, data, model)

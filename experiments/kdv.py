@@ -46,6 +46,7 @@ _TRAIN = {
 def get_config(profile: str = "quick"):
     check_profile(profile)
     data = dict(system="kdv", ndim=1, coefficients=dict(), length=128.0,
-                seed_train=1, seed_test=2, dtype="float64", **_DATA[profile])
+                seed_train=1, seed_test=2, dtype="float64",
+                initial=dict(n_waves=10, amplitude=0.5, max_mode=3), **_DATA[profile])
     model = dict(micro=dict(known_terms=("dispersion",), n_conv=2, kernel=5, hidden=8))
     return make_config("kdv", profile, data, model, train=_TRAIN.get(profile))
