@@ -88,6 +88,25 @@ def test_pearson_matches_loop_per_trajectory_and_time():
     np.testing.assert_allclose(metrics.pearson(-pred, true), -corr, atol=1e-5)
 
 
+def test_pearson_per_channel_matches_loop_and_sees_what_flattening_hides():
+    pred, true = _pair((2, 3, 6, 5, 2), seed=9, noise=1.0)
+    corr = np.asarray(metrics.pearson(pred, true, per_channel=True))
+    assert corr.shape == (2, 3, 2)
+    for b, t, c in np.ndindex(2, 3, 2):
+        want = _loop_pearson(pred[b, t, ..., c], true[b, t, ..., c])
+        assert corr[b, t, c] == pytest.approx(want, abs=1e-5)
+    # Gray-Scott-like: u ~ 1, v ~ 0; v predicted with an unrelated pattern. The flattened
+    # correlation is carried by the channel gap, the per-channel one is not.
+    rng = np.random.default_rng(10)
+    true = np.stack([1 + 0.01 * rng.normal(size=(16, 16)), 0.01 * rng.normal(size=(16, 16))], -1)
+    pred = true.copy()
+    pred[..., 1] = 0.01 * rng.normal(size=(16, 16))
+    true, pred = true[None, None].astype(np.float32), pred[None, None].astype(np.float32)
+    assert float(metrics.pearson(pred, true)[0, 0]) > 0.99
+    per = np.asarray(metrics.pearson(pred, true, per_channel=True))[0, 0]
+    assert per[0] == pytest.approx(1.0, abs=1e-5) and abs(per[1]) < 0.3
+
+
 def test_pearson_nonfinite_frame_is_nan_and_constant_fields_follow_convention():
     pred, true = _pair((1, 4, 8, 1), seed=5)
     pred[0, 1, 3, 0] = np.nan

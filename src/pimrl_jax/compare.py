@@ -107,7 +107,11 @@ def run_model(config_arg: str, overrides: Sequence[str], workdir: str, model: st
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
         log.write(" ".join(cmd) + "\n")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Unbuffered, so the run's progress shows (and is logged) as it happens.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
         for line in proc.stdout:
             sys.stdout.write(f"  [{model}] {line}")
             log.write(line)

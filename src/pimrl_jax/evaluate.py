@@ -13,6 +13,10 @@ test data. A diverged trajectory's frames from there on are excluded (set to NaN
   comparable and are not); `rmse_before_divergence` / `mae_before_divergence` hold the values over
   the frames before the first divergence of any trajectory (`null` if that is the first frame);
 * HCT is always defined: a diverged frame counts as decorrelated, so a trajectory's HCT stops there;
+  besides the headline HCT (correlation over channels × space) and its count-of-frames variant,
+  `hct_worst_channel` uses the least-correlated channel's correlation over space (a diagnostic:
+  with very different channel means, e.g. Gray–Scott's u ≈ 1, v ≈ 0, the flattened correlation
+  stays near 1 whatever the pattern);
 * the per-time curves are `null` from the first frame where any trajectory has diverged;
 * `divergence` records the first macro step j (1-based: u_j is the first bad frame), its physical
   time j Δt, the reason, and the per-trajectory steps.
@@ -51,6 +55,7 @@ def _frame_stats(pred, truth) -> dict[str, jnp.ndarray]:
         "mse": metrics.frame_mse(pred, truth),
         "mae": metrics.frame_mae(pred, truth),
         "corr": metrics.pearson(pred, truth),
+        "corr_channels": metrics.pearson(pred, truth, per_channel=True),
         "finite": metrics.frame_finite(pred),
         "max_abs": metrics.frame_max_abs(pred),
     }
@@ -209,16 +214,20 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
     mse = np.where(valid, stats["mse"], np.nan)
     mae = np.where(valid, stats["mae"], np.nan)
     corr = np.where(valid, stats["corr"], np.nan)
+    # The least-correlated channel: a stricter HCT for multi-field systems, see metrics.pearson.
+    corr_worst = np.where(valid, np.min(stats["corr_channels"], axis=-1), np.nan)
     divergence = _divergence_record(first_bad, stats["finite"], times, dt_macro, bound)
     diverged = divergence["diverged"]
     n_ok = int(first_bad.min())  # frames before any trajectory diverged
 
     hct = metrics.hct(corr, dt_macro, threshold)
+    hct_worst = metrics.hct(corr_worst, dt_macro, threshold)
     curves = {
         "time": times[1:] - times[0],
         "rmse": metrics.per_time_rmse(mse),
         "mae": metrics.per_time_mae(mae),
         "correlation": metrics.per_time_correlation(corr),
+        "correlation_worst_channel": metrics.per_time_correlation(corr_worst),
     }
     with np.errstate(invalid="ignore"):
         per_traj_rmse = [
@@ -262,6 +271,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
         "hct": hct["hct"],
         "hct_count": hct["hct_count"],
         "hct_threshold": threshold,
+        "hct_worst_channel": hct_worst["hct"],
         "diverged": diverged,
         "divergence": divergence,
         "horizon": {"n_steps": n_steps, "dt_macro": dt_macro, "time": n_steps * dt_macro},
@@ -271,6 +281,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
             "rmse": per_traj_rmse,
             "hct": hct["per_trajectory"],
             "hct_count": hct["per_trajectory_count"],
+            "hct_worst_channel": hct_worst["per_trajectory"],
             "correlation": corr,
         },
         "timings": timings,

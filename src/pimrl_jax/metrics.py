@@ -66,12 +66,16 @@ def frame_finite(x) -> jnp.ndarray:
     return jnp.all(jnp.isfinite(x), axis=_space_axes(x))
 
 
-def pearson(pred, true, rtol: float = CONSTANT_RTOL) -> jnp.ndarray:
+def pearson(pred, true, rtol: float = CONSTANT_RTOL, per_channel: bool = False) -> jnp.ndarray:
     """Pearson correlation per trajectory and frame over the flattened (channels × space) field.
 
         r = Σ (p - p̄)(q - q̄) / sqrt(Σ (p - p̄)² Σ (q - q̄)²),   p = pred frame, q = true frame
 
-    Returns `(B, T)`. Conventions where Pearson's r is undefined or meaningless:
+    Returns `(B, T)`, or `(B, T, C)` over space alone with `per_channel=True`. The flattened
+    form is the HCT's definition; note that for fields with very different channel means (Gray–
+    Scott: u ≈ 1, v ≈ 0) the gap between the channels dominates it and keeps r near 1 whatever the
+    spatial pattern — the per-channel form is the diagnostic for that. Conventions where Pearson's
+    r is undefined or meaningless:
 
     * a frame of `pred` with any NaN/Inf → NaN (and `hct` counts NaN as below any threshold);
     * a constant field (std ≤ `rtol` × its max-abs, exact zeros included) carries no pattern:
@@ -79,15 +83,15 @@ def pearson(pred, true, rtol: float = CONSTANT_RTOL) -> jnp.ndarray:
       only one of them constant → 0.0.
     """
     _check_pair(pred, true)
-    axes = _space_axes(pred)
+    axes = _space_axes(pred)[:-1] if per_channel else _space_axes(pred)
     dp = pred - jnp.mean(pred, axis=axes, keepdims=True)
     dq = true - jnp.mean(true, axis=axes, keepdims=True)
     spp = jnp.sum(dp * dp, axis=axes)
     sqq = jnp.sum(dq * dq, axis=axes)
     spq = jnp.sum(dp * dq, axis=axes)
     n = np.prod([pred.shape[a] for a in axes])
-    scale_p = frame_max_abs(pred)
-    scale_q = frame_max_abs(true)
+    scale_p = jnp.max(jnp.abs(pred), axis=axes)
+    scale_q = jnp.max(jnp.abs(true), axis=axes)
     const_p = jnp.sqrt(spp / n) <= rtol * scale_p
     const_q = jnp.sqrt(sqq / n) <= rtol * scale_q
     safe = jnp.where(const_p | const_q, 1.0, spp * sqq)
@@ -96,7 +100,7 @@ def pearson(pred, true, rtol: float = CONSTANT_RTOL) -> jnp.ndarray:
     equal = mean_gap <= rtol * jnp.maximum(scale_p, scale_q)
     r = jnp.where(const_p & const_q, jnp.where(equal, 1.0, 0.0), r)
     r = jnp.where(const_p ^ const_q, 0.0, r)
-    return jnp.where(frame_finite(pred), r, jnp.nan)
+    return jnp.where(jnp.all(jnp.isfinite(pred), axis=axes), r, jnp.nan)
 
 
 def rmse_from_frames(mse) -> float:

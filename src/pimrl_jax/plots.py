@@ -168,6 +168,12 @@ def plot_curves(
         t = np.asarray(curve.get("time", times), np.float64)
         (line,) = ax_r.plot(t[: rmse.size], np.where(rmse > 0, rmse, np.nan), label=label)
         ax_c.plot(t[: corr.size], corr, label=label, color=line.get_color())
+        worst = curve.get("correlation_worst_channel")
+        if worst is not None and len(curves) == 1:
+            worst = np.array([np.nan if v is None else v for v in worst], np.float64)
+            ax_c.plot(
+                t[: worst.size], worst, ":", color=line.get_color(), label=f"{label}, worst channel"
+            )
     ax_r.set_yscale("log")
     ax_r.set_xlabel("time")
     ax_r.set_ylabel("RMSE(t)")
