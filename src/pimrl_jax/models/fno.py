@@ -81,13 +81,15 @@ class FNO(nn.Module):
 
     Attributes: `modes` Fourier modes kept per axis (clipped to the grid, see
     `effective_modes`), `width` hidden channels, `layers` Fourier layers, `proj` hidden channels
-    of the projection (128 in the reference FNO).
+    of the projection, default `4 · width` as in CROP (the reference FNO uses 128) so that the
+    two baselines differ only in where they compute. The projection runs on every grid point:
+    at 24^3, width 12, a 128-wide one made a training step 1.4x slower.
     """
 
     modes: int
     width: int
     layers: int
-    proj: int = 128
+    proj: int | None = None
 
     @nn.compact
     def __call__(self, u: jnp.ndarray) -> jnp.ndarray:
@@ -100,7 +102,8 @@ class FNO(nn.Module):
             v = spectral + nn.Dense(self.width, name=f"skip_{layer}")(v)
             if layer < self.layers - 1:
                 v = nn.gelu(v, approximate=False)
-        v = nn.gelu(nn.Dense(self.proj, name="proj_0")(v), approximate=False)
+        proj = self.proj if self.proj is not None else 4 * self.width
+        v = nn.gelu(nn.Dense(proj, name="proj_0")(v), approximate=False)
         return u + nn.Dense(u.shape[-1], name="proj_1")(v)
 
 
