@@ -10,12 +10,13 @@ to the field's channels. Fields are in the units of the data; the grid spacing n
 operator acts on grid samples of a periodic field).
 
 *Decision:* the network predicts the increment (residual form). Over one Δt the state changes
-little, so `u + net(u)` starts near the identity map and trains faster than a direct prediction.
+little, so with `u + net(u)` the network only has to learn that small change, and a rollout
+starts near the identity map instead of near zero.
 
 One code path serves 1D, 2D and 3D: the spatial rank is read from the input `(B, *space, C)`.
+With a batch-sharded input, apply it inside `jax.shard_map` over the batch axis: under plain
+`jit` XLA all-gathers the whole batch before each FFT (jax-ml/jax#15680).
 """
-
-import math
 
 import flax.linen as nn
 import jax
@@ -105,8 +106,3 @@ class FNO(nn.Module):
         proj = self.proj if self.proj is not None else 4 * self.width
         v = nn.gelu(nn.Dense(proj, name="proj_0")(v), approximate=False)
         return u + nn.Dense(u.shape[-1], name="proj_1")(v)
-
-
-def n_params(params) -> int:
-    """Number of scalar parameters in a pytree (for logs and benchmark tables)."""
-    return sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(params))
