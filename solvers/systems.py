@@ -152,11 +152,13 @@ def _k2(ks: tuple[np.ndarray, ...]) -> np.ndarray:
     return sum(k**2 for k in ks)
 
 
-def _const(x: np.ndarray, dtype) -> Array:
+def _const(x: np.ndarray, dtype) -> np.ndarray:
     """A NumPy constant as a JAX array of the step's precision (complex stays complex)."""
     x = np.asarray(x)
     cdtype = np.result_type(dtype, np.complex64) if np.iscomplexobj(x) else dtype
-    return jnp.asarray(x, dtype=cdtype)
+    # NumPy, not jnp: a jnp array made while tracing is a tracer, and these are cached per dtype
+    # across traces; NumPy constants are embedded afresh in every trace.
+    return np.asarray(x, dtype=cdtype)
 
 
 def _zero_mode(n: int, ndim: int) -> np.ndarray:
