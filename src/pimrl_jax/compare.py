@@ -279,6 +279,10 @@ def main(argv):
     if reduction:
         print(reduction)
     print(f"\nwrote {os.path.join(workdir, 'comparison.md')} and comparison.png")
+    if failures:
+        print(f"failed: {', '.join(failures)} (see their compare.log)", file=sys.stderr)
+        return 1  # a diverged model is a result; a run that did not finish is not
+    return 0
 
 
 if __name__ == "__main__":
