@@ -33,6 +33,9 @@ _DATA = {
                   spinup=100.0, n_train=2, n_test=10),
 }
 
+# Training (pimrl_jax.train): quick windows span two PIMRL cycles (N = 5); the rest are defaults.
+_TRAIN = {"quick": dict(window=10)}
+
 
 def get_config(profile: str = "quick"):
     check_profile(profile)
@@ -42,4 +45,4 @@ def get_config(profile: str = "quick"):
                 initial=dict(n_seeds=4, seed_shape="mixed", seed_size=(0.05, 0.12), noise=0.01),
                 **_DATA[profile])
     model = dict(micro=dict(c_up=4e-5, n_conv=3, kernel=1, hidden=8))
-    return make_config("gs2d", profile, data, model)
+    return make_config("gs2d", profile, data, model, train=_TRAIN.get(profile))

@@ -24,6 +24,9 @@ _OPERATORS = {
     "paper": dict(),
 }
 
+# Training (pimrl_jax.train): quick windows span two PIMRL cycles (N = 5); the rest are defaults.
+_TRAIN = {"quick": dict(window=10)}
+
 
 def get_config(profile: str = "quick"):
     check_profile(profile)
@@ -34,4 +37,4 @@ def get_config(profile: str = "quick"):
                 **_DATA[profile])
     model = dict(micro=dict(c_up=0.274, n_conv=3, kernel=1, hidden=2, init_scale=0.01),
                  **_OPERATORS[profile])
-    return make_config("gs3d", profile, data, model)
+    return make_config("gs3d", profile, data, model, train=_TRAIN.get(profile))
