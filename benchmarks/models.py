@@ -32,17 +32,20 @@ import statistics
 import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+# Run as a script, this folder would come first on sys.path and its `solvers.py` (the solver
+# benchmark) would shadow the `solvers` package; the repository root also holds `experiments`.
+_HERE = pathlib.Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
-from pimrl_jax.models.registry import MODELS, build_model
-from pimrl_jax.train import make_loss
-from solvers.systems import get_system
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
-# `experiments` is a folder of the repository, not an installed package.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from experiments.common import EXPERIMENTS, PROFILES  # noqa: E402
+from pimrl_jax.models.registry import MODELS, build_model  # noqa: E402
+from pimrl_jax.train import make_loss  # noqa: E402
+from solvers.systems import get_system  # noqa: E402
 
 TRAINED = tuple(name for name in MODELS if name != "pimrl_nomp")
 MIB = 2.0**20
