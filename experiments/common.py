@@ -31,11 +31,13 @@ def model_defaults() -> ConfigDict:
                 kernel=1,  # their kernel size (1 for reaction-diffusion, 5 for advection)
                 hidden=8,  # their output channels
                 init_scale=0.02,  # PeRCNN's small Xavier-uniform scale
+                impl="auto",  # PeriodicConv: "im2col" on CPU, "lax" on GPU/TPU
             ),
             macro=dict(
-                features=(8, 32),  # encoder channels; each level halves the grid
-                lstm_features=32,
+                features=(8, 16),  # encoder channels; each level halves the grid (stride 2)
+                lstm_features=32,  # ConvLSTM hidden channels at the latent grid
                 kernel=3,
+                impl="auto",
             ),
             fno=dict(modes=12, width=20, layers=4),
             crop=dict(modes=12, width=20, layers=4, latent=32),
