@@ -9,9 +9,9 @@ _DATA = {
     "smoke": dict(solver_grid=16, grid=8, dt=1.0, substeps=2, k=4, N=2, n_macro=8,
                   spinup=0.0, n_train=2, n_test=2),
     "quick": dict(solver_grid=48, grid=24, dt=1.0, substeps=2, k=5, N=5, n_macro=100,
-                  spinup=100.0, n_train=2, n_test=5),
+                  spinup=300.0, n_train=2, n_test=5),
     "paper": dict(solver_grid=48, grid=48, dt=0.5, substeps=1, k=8, N=5, n_macro=375,
-                  spinup=100.0, n_train=3, n_test=5),
+                  spinup=500.0, n_train=3, n_test=5),
 }
 
 # FNO/CROP sizes. The defaults (12 modes, width 20, CROP latent 32) suit the 48^3 paper grid; at
