@@ -23,6 +23,11 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "experiment config, e.g. experiments/kdv.py:quick", lock_config=True
 )
 _FORCE = flags.DEFINE_bool("force", False, "regenerate even if a current file exists")
+_CHUNK = flags.DEFINE_integer(
+    "chunk",
+    None,
+    "trajectories per vmapped solver call (default: by grid size); the data do not depend on it",
+)
 
 
 def _size(path: str) -> str:
@@ -34,7 +39,7 @@ def _size(path: str) -> str:
     return ""
 
 
-def make_data(config, force: bool = False, progress: bool = True) -> str:
+def make_data(config, force: bool = False, progress: bool = True, chunk: int | None = None) -> str:
     """Generate and write the dataset of ``config`` unless a current one exists; return its path."""
     from solvers import burst, dataset, stability, systems
 
@@ -61,7 +66,7 @@ def make_data(config, force: bool = False, progress: bool = True) -> str:
     splits = {}
     for name in dataset.SPLITS:
         splits[name] = burst.generate_split(
-            data, data[f"seed_{name}"], data[f"n_{name}"], progress, split=name
+            data, data[f"seed_{name}"], data[f"n_{name}"], progress, chunk=chunk, split=name
         )
     seconds = time.perf_counter() - t0
     system = systems.get_system(data.system, data.ndim, **dict(data.coefficients))
@@ -92,7 +97,7 @@ def main(argv):
     from solvers import burst, dataset, stability
 
     try:
-        make_data(config, force=_FORCE.value)
+        make_data(config, force=_FORCE.value, chunk=_CHUNK.value)
     except (
         ValueError,
         burst.NonFiniteDataError,

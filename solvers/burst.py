@@ -280,13 +280,20 @@ def _dtype_scope(dtype: str):
     return jax.enable_x64(dtype == "float64")
 
 
+def default_chunk(data: Mapping[str, Any]) -> int:
+    """Trajectories per vmapped call. Batching helps small grids (1D, 2D) but not 48^3 FFTs on
+    CPU, where a batch of 16 ran at half the trajectory-steps/s of one (docs/performance.md)."""
+    points = data["solver_grid"] ** data["ndim"]
+    return 1 if points >= 32**3 else 4
+
+
 def generate_split(
     data: Mapping[str, Any],
     seed: int,
     n_traj: int,
     progress: bool = True,
     *,
-    chunk: int = 4,
+    chunk: int | None = None,
     split: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulate ``n_traj`` burst-sampled trajectories of the data config ``data``.
@@ -294,7 +301,8 @@ def generate_split(
     Initial conditions come from ``solvers.initial.sample_initial(system, key_i, ...)`` with
     ``key_i = fold_in(PRNGKey(seed), i)``, so trajectory ``i`` does not depend on ``n_traj`` or on
     ``chunk``. The rollout runs in ``data["dtype"]`` (float64 is scoped with ``jax.enable_x64``,
-    never switched on globally), ``chunk`` trajectories at a time under ``vmap``, with a tqdm bar.
+    never switched on globally), ``chunk`` trajectories at a time under ``vmap`` (default
+    ``default_chunk(data)``), with a tqdm bar.
 
     Returns numpy arrays in the generation dtype: macro ``(n_traj, T+1, *g, C)`` and bursts
     ``(n_traj, n_bursts, k+1, *g, C)``. Raises ``NonFiniteDataError`` (naming system, trajectory
@@ -305,7 +313,7 @@ def generate_split(
     from solvers import initial, systems
 
     options = dict(data.get("initial", {}) or {})
-    chunk = max(1, chunk)
+    chunk = max(1, chunk or default_chunk(data))
     macro_out, burst_out = [], []
     with _dtype_scope(data["dtype"]):
         system = systems.get_system(data["system"], data["ndim"], **dict(data["coefficients"]))
@@ -344,6 +352,7 @@ __all__ = [
     "NonFiniteDataError",
     "burst_starts",
     "check_finite",
+    "default_chunk",
     "first_nonfinite_time",
     "fine_step_counts",
     "generate_split",
