@@ -21,6 +21,7 @@ docs/performance.md (other sections are left as they are).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import pathlib
@@ -66,25 +67,32 @@ def exponax_stepper(system, n: int, length: float, dt: float):
     return None
 
 
-def time_steps(step, u0, repeats: int) -> float:
-    """Median seconds per application of `step` to the batch `u0`.
+def time_steps(cases: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per application of each `step` in `cases = {name: (step, u0)}`.
 
-    One compiled loop whose trip count is an argument (so probing and timing share a compile):
-    a probe of 2 steps sizes the timed call to about `TARGET_CALL_S`; a warm-up call, then the
-    median of `repeats` calls, each ending in `block_until_ready`.
+    Each case is one compiled loop whose trip count is an argument (probing and timing share a
+    compile); a probe of 2 steps sizes its calls to about `TARGET_CALL_S`; after a warm-up call
+    the cases are timed interleaved, `repeats` rounds, so that all of them see the same machine
+    load (the CPUs may be shared), each call ended by `block_until_ready`.
     """
-    run = jax.jit(lambda u, n: jax.lax.fori_loop(0, n, lambda _, v: step(v), u))
+    runs, sizes, times = {}, {}, {name: [] for name in cases}
+    for name, (step, u0) in cases.items():
+        loop = jax.jit(lambda u, n, step=step: jax.lax.fori_loop(0, n, lambda _, v: step(v), u))
+        runs[name] = functools.partial(loop, u0)
+        jax.block_until_ready(runs[name](2))  # compile
+        per_step = _seconds(runs[name], 2) / 2
+        sizes[name] = int(np.clip(TARGET_CALL_S / max(per_step, 1e-7), 2, 5000))
+        _seconds(runs[name], sizes[name])  # warm-up at the timed size
+    for _ in range(repeats):
+        for name in cases:
+            times[name].append(_seconds(runs[name], sizes[name]) / sizes[name])
+    return {name: statistics.median(t) for name, t in times.items()}
 
-    def seconds(n_steps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(run(u0, n_steps))
-        return time.perf_counter() - t0
 
-    seconds(2)  # compile
-    per_step = seconds(2) / 2
-    n_steps = int(np.clip(TARGET_CALL_S / max(per_step, 1e-7), 2, 5000))
-    seconds(n_steps)
-    return statistics.median(seconds(n_steps) for _ in range(repeats)) / n_steps
+def _seconds(run, n_steps: int) -> float:
+    t0 = time.perf_counter()
+    jax.block_until_ready(run(n_steps))
+    return time.perf_counter() - t0
 
 
 def fft_pair(ndim: int, n: int):
@@ -100,12 +108,16 @@ def bench(exp: str, profile: str, batch: int) -> dict:
     repeats = 5 if profile == "quick" else 3
     keys = jax.random.split(jax.random.key(0), batch)
     u0 = jax.vmap(lambda k: sample_initial(system, k, n, length, dtype=jnp.float32))(keys)
-    ours = time_steps(jax.vmap(make_stepper(system, n, length, dt)), u0, repeats)
+    state_cf = jnp.moveaxis(u0, -1, 1)  # exponax and the FFT floor use channels-first
+    cases = {
+        "ours": (jax.vmap(make_stepper(system, n, length, dt)), u0),
+        "floor": (fft_pair(system.ndim, n), state_cf),
+    }
     theirs_stepper = exponax_stepper(system, n, length, dt)
-    theirs = None
     if theirs_stepper is not None:
-        theirs = time_steps(jax.vmap(theirs_stepper), jnp.moveaxis(u0, -1, 1), repeats)
-    floor = time_steps(fft_pair(system.ndim, n), jnp.moveaxis(u0, -1, 1), repeats)
+        cases["theirs"] = (jax.vmap(theirs_stepper), state_cf)
+    t = time_steps(cases, repeats)
+    ours, floor, theirs = t["ours"], t["floor"], t.get("theirs")
     return dict(exp=exp, profile=profile, grid=f"{n}^{system.ndim}", dt=dt, batch=batch,
                 ours=ours, theirs=theirs, floor=floor)  # fmt: skip
 

@@ -153,7 +153,7 @@ def _k2(ks: tuple[np.ndarray, ...]) -> np.ndarray:
 
 
 def _const(x: np.ndarray, dtype) -> np.ndarray:
-    """A NumPy constant as a JAX array of the step's precision (complex stays complex)."""
+    """`x` as a NumPy constant of the step's precision `dtype` (complex stays complex)."""
     x = np.asarray(x)
     cdtype = np.result_type(dtype, np.complex64) if np.iscomplexobj(x) else dtype
     # NumPy, not jnp: a jnp array made while tracing is a tracer, and these are cached per dtype
@@ -202,16 +202,21 @@ def _burgers(ndim: int, c: Mapping[str, float]) -> System:
 
     def nonlinear(g, dtype):
         ko, mask, n = g.k_odd, g.mask, g.n
-        premask = _const(mask[None], dtype)
-        # Omega_ij = d_i u_j - d_j u_i for i < j, masked like the fields it multiplies.
-        dmask = [_const((1j * k * mask)[None], dtype) for k in ko]
+        # One constant matrix maps the d components to [P u_1..P u_d, Omega_p for each pair p],
+        # Omega_ij = d_i u_j - d_j u_i (i < j), so the inverse-FFT input is one fused expression.
+        to_phys = np.zeros((ndim + len(pairs), ndim, *mask.shape), complex)
+        for j in range(ndim):
+            to_phys[j, j] = mask
+        for p, (i, j) in enumerate(pairs):
+            to_phys[ndim + p, j] = 1j * ko[i] * mask
+            to_phys[ndim + p, i] = -1j * ko[j] * mask
+        to_phys = _const(to_phys, dtype)
         grad_q = _const(np.stack([-1j * k * mask for k in ko]), dtype)  # -d_j (.)
-        minus_mask = _const(-mask[None].astype(float), dtype)
+        minus_mask = _const(-1.0 * mask[None], dtype)
 
         def n_hat(u_hat):
-            comps = [u_hat[j : j + 1] for j in range(ndim)]
-            omega = [dmask[i] * comps[j] - dmask[j] * comps[i] for i, j in pairs]
-            phys = _to_physical(jnp.concatenate([premask * u_hat, *omega], axis=0), n, ndim)
+            stack = sum(to_phys[:, c] * u_hat[c : c + 1] for c in range(ndim))
+            phys = _to_physical(stack, n, ndim)
             u, om = phys[:ndim], phys[ndim:]
             q = 0.5 * jnp.sum(u * u, axis=0, keepdims=True)
             if not pairs:  # 1D: (u . grad) u = d_x (u^2 / 2)
@@ -219,14 +224,10 @@ def _burgers(ndim: int, c: Mapping[str, float]) -> System:
             # r_j = sum_i u_i Omega_ij, with Omega_ji = -Omega_ij.
             r = []
             for j in range(ndim):
-                terms = []
-                for p, (a_, b_) in enumerate(pairs):
-                    if b_ == j:
-                        terms.append(u[a_] * om[p])
-                    elif a_ == j:
-                        terms.append(-u[b_] * om[p])
+                terms = [u[a : a + 1] * om[p : p + 1] for p, (a, b) in enumerate(pairs) if b == j]
+                terms += [-u[b : b + 1] * om[p : p + 1] for p, (a, b) in enumerate(pairs) if a == j]
                 r.append(sum(terms[1:], terms[0]))
-            prod_hat = _to_fourier(jnp.concatenate([q, jnp.stack(r)], axis=0), ndim)
+            prod_hat = _to_fourier(jnp.concatenate([q, *r], axis=0), ndim)
             return grad_q * prod_hat[:1] + minus_mask * prod_hat[1:]
 
         return n_hat

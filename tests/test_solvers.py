@@ -139,18 +139,20 @@ def _both(ours, theirs, u0, n_steps):
     return np.asarray(a), np.moveaxis(np.asarray(b), 0, -1)
 
 
-def test_burgers_2d_matches_exponax(x64):
+@pytest.mark.parametrize("ndim, n, steps", [(1, 48, 100), (2, 48, 100), (3, 12, 20)])
+def test_burgers_matches_exponax(x64, ndim, n, steps):
     # Same PDE (exponax: u_t + b (u.grad) u = nu Lap u, b = 1), same ETDRK4 split (L = -nu|k|^2)
-    # and, for n divisible by 3, the same 2/3 mask: the two agree to roundoff (measured 2e-15).
-    n, length, dt, steps = 48, 1.0, 0.002, 100
-    system = get_system("burgers", 2)
+    # and, for n divisible by 3, the same 2/3 mask: the two agree to roundoff (measured 2e-15 in
+    # 2D) although we evaluate (u.grad) u in Lamb form and exponax directly.
+    length, dt = 1.0, 0.002
+    system = get_system("burgers", ndim)
     u0 = _band_limit(sample_initial(system, jax.random.key(1), n, length), 2 / 3)
     with jax.numpy_rank_promotion("allow"):
         theirs = exponax.stepper.Burgers(
-            2, length, n, dt, diffusivity=0.005, convection_scale=1.0, order=4
+            ndim, length, n, dt, diffusivity=0.005, convection_scale=1.0, order=4
         )
     a, b = _both(make_stepper(system, n, length, dt), theirs, u0, steps)
-    assert np.max(np.abs(a - np.asarray(u0))) > 0.1  # a real change to compare
+    assert np.max(np.abs(a - np.asarray(u0))) > 0.02  # a real change to compare
     assert np.max(np.abs(a - b)) < 1e-11
 
 
