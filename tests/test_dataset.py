@@ -187,3 +187,11 @@ def test_make_data_writes_then_skips_a_current_file(tmp_path, monkeypatch):
     config.data.n_test = 3  # stale now: must regenerate
     with pytest.raises(AssertionError, match="regenerated"):
         make_data(config, progress=False)
+
+
+def test_written_file_has_normal_permissions(tmp_path):
+    data = _data(tmp_path)
+    _write(data)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(data.path).st_mode & 0o777 == 0o666 & ~umask
