@@ -66,29 +66,30 @@ def _repeat(step: Step, n: int) -> Step:
 def _cycle(micro: Step, macro: Step, resample: Step, k: int, n_steps: int):
     """One cycle of ``n_steps`` macro steps whose first step is a burst step.
 
-    Returns ``u -> (u_end, (burst (k+1, *g, C), macro_frames (n_steps, *g, C)))`` where
-    ``macro_frames[i]`` is the state after macro step ``i+1`` of the cycle.
+    Returns ``(u, r) -> ((u_end, r_end), (burst (k+1, *g, C), macro_frames (n_steps, *g, C)))``
+    where ``r = resample(u)`` is the already saved frame of ``u`` and ``macro_frames[i]`` the
+    frame after macro step ``i+1``. Saved frames are reused, never recomputed, so a burst's ends
+    are bit-for-bit the macro frames at its start and end.
     """
 
-    def burst_step(u):
+    def burst_step(u, r):
         def body(v, _):
             v = micro(v)
             return v, resample(v)
 
         u_end, frames = jax.lax.scan(body, u, None, length=k)
-        first = resample(u)[None]
-        return u_end, jnp.concatenate([first, frames], axis=0)
+        return u_end, jnp.concatenate([r[None], frames], axis=0)
 
-    def plain_step(u, _):
-        u = macro(u)
-        return u, resample(u)
+    def plain_step(carry, _):
+        u = macro(carry[0])
+        r = resample(u)
+        return (u, r), r
 
-    def run(u):
-        u, burst = burst_step(u)
-        # The burst's last frame *is* the macro frame at the end of the burst step.
-        u, rest = jax.lax.scan(plain_step, u, None, length=n_steps - 1)
+    def run(carry):
+        u, burst = burst_step(*carry)
+        (u, r), rest = jax.lax.scan(plain_step, (u, burst[-1]), None, length=n_steps - 1)
         frames = jnp.concatenate([burst[-1:], rest], axis=0)
-        return u, (burst, frames)
+        return (u, r), (burst, frames)
 
     return run
 
@@ -130,17 +131,17 @@ def simulate_burst_sampled(
     macro = _repeat(micro, k)
 
     u = _repeat(step, spinup_steps)(u0)
-    first = resample(u)[None]
+    carry = (u, resample(u))
     n_full, tail = divmod(n_macro, N)
-    bursts, frames = [], [first]
+    bursts, frames = [], [carry[1][None]]
     if n_full:
         cycle = _cycle(micro, macro, resample, k, N)
-        u, (b, f) = jax.lax.scan(lambda v, _: cycle(v), u, None, length=n_full)
+        carry, (b, f) = jax.lax.scan(lambda c, _: cycle(c), carry, None, length=n_full)
         bursts.append(b)
         frames.append(f.reshape((n_full * N,) + f.shape[2:]))
     if tail:
         # A last, shorter cycle: its first macro step still starts a burst (j ≡ 0 mod N, j < T).
-        u, (b, f) = _cycle(micro, macro, resample, k, tail)(u)
+        carry, (b, f) = _cycle(micro, macro, resample, k, tail)(carry)
         bursts.append(b[None])
         frames.append(f)
     return jnp.concatenate(frames, axis=0), jnp.concatenate(bursts, axis=0)
