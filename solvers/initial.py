@@ -21,6 +21,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from solvers.systems import System
 
@@ -37,7 +38,7 @@ def sample_initial(system: System, key: jax.Array, n: int, length: float, **opti
     samplers = {"kdv": _kdv, "burgers": _burgers, "fn": _fn, "gray_scott": _gray_scott}
     if system.name not in samplers:
         raise ValueError(f"no initial conditions for {system.name!r}; have {', '.join(samplers)}")
-    if not (isinstance(n, int) and n >= 2):
+    if not (isinstance(n, int | np.integer) and n >= 2):
         raise ValueError(f"grid size n must be an integer >= 2, got {n!r}")
     if not (math.isfinite(length) and length > 0):
         raise ValueError(f"domain length must be finite and > 0, got {length!r}")
@@ -49,7 +50,7 @@ def sample_initial(system: System, key: jax.Array, n: int, length: float, **opti
             f"unknown option(s) {', '.join(unknown)} for {system.name!r} initial conditions; "
             f"valid options: dtype, {', '.join(valid)}"
         )
-    u = sampler(key, n, float(length), system.ndim, dtype, **options)
+    u = sampler(key, int(n), float(length), system.ndim, dtype, **options)
     return u.astype(dtype)
 
 
