@@ -1,6 +1,25 @@
 """3D Gray-Scott on [-50, 50)^3, periodic: D_u = 0.2, D_v = 0.1, f = 0.025, kappa = 0.055.
 
-Data justification: filled in by the foundation issue (see benchmarks.md).
+Data (benchmarks.md; u = 1, v = 0 with 4 random cubic/Gaussian seeds u = 0.5, v = 0.25, 1%
+noise; the solver's box is [0, 100)^3, the same periodic domain shifted). Solver: pseudo-spectral
+ETDRK4 on 48^3 (the lab's grid), float64, fine step 0.5 (the lab's storage step). The seeds grow
+slowly, so quick simulates 300 and paper 500 time units of spin-up (PeRCNN trains from t = 500).
+
+| profile | grid (dx)  | dt  | k | Dt | N | T   | horizon | spin-up | bursts | Euler number |
+|---------|------------|-----|---|----|---|-----|---------|---------|--------|--------------|
+| smoke   | 8 (12.5)   | 1.0 | 4 | 4  | 2 | 8   | 32      | 0       | 4      | 0.020        |
+| quick   | 24 (4.167) | 1.0 | 5 | 5  | 5 | 100 | 500     | 300     | 20     | 0.184        |
+| paper   | 48 (2.083) | 0.5 | 8 | 4  | 5 | 375 | 1500    | 500     | 75     | 0.369        |
+
+Euler number = dt*D_u*ndim*(16/3)/dx^2 (D_u = 0.2), must be <= 2; the reaction rates (<= ~0.3)
+keep dt*rate inside Euler's region at dt = 1. The lab stores every 0.5 over t in [0, 1500]
+(MindFlow's demo: t in [0, 500]); quick covers 500 time units at 24^3, paper 1500
+at 48^3. Measured on quick (`make data EXP=gs3d PROFILE=quick`: 346 s on the shared 2-core
+machine, 163 MiB): u's spatial std grows 0.076 -> 0.13 as the seeds' shells expand through the
+box, last-minus-first RMS 0.19, RMS change per macro step 0.003-0.004 throughout (still
+growing at the end). 24^3 under-resolves the sharp shells (dx = 4.2), so the Fourier-truncated
+frames show slight Gibbs ringing (v >= -0.037, u <= 1.018); paper's 48^3 resolves it. 2 (quick) /
+3 (paper) train trajectories, 5 test with their own seed.
 """
 
 from experiments.common import check_profile, make_config
