@@ -22,7 +22,8 @@ and tests over 10 s: quick = 64^2 over 10 time units. Measured on quick: u's spa
 0.62 -> 0.85 as the pattern sharpens and coarsens, v's range drifts from [0.19, 0.46] to
 [-0.15, 0.25]; last-minus-first RMS 0.57 against a field RMS of 0.58 (alive, not settled).
 4 train trajectories, 5 (quick) / 10 (paper) test with their own seed. Quick's file is ~210 MiB
-(bursts of 11 frames every 4 macro steps dominate).
+(bursts of 11 frames every 4 macro steps dominate). `make data EXP=fn PROFILE=quick`: 110 s on
+the shared 2-core machine.
 """
 
 from experiments.common import check_profile, make_config
