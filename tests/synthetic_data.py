@@ -1,9 +1,14 @@
-"""Burst-sampled datasets of travelling waves, written with `solvers.dataset.write`.
+"""Burst-sampled datasets of plane waves, written with `solvers.dataset.write`.
 
 Training tests need data of the right shapes and a smooth, learnable time evolution, not the
-physics of each system (the solvers have their own tests). Each field is a sum of three plane
-waves  u_c(x, t) = Σ_m a_m sin(2π l_m·x / L − ω_m t + φ_m)  with small integer wave vectors l_m,
-sampled at the macro times j·k·δt and, for bursts, at the micro times t_j + i·δt.
+physics of each system (the solvers have their own tests). Each field is a sum of three waves
+
+    u_c(x, t) = Σ_m a_m exp(−D |κ_m|² t) sin(κ_m·x − ω_m t + φ_m),   κ_m = 2π l_m / L,
+
+with small integer wave vectors l_m, sampled at the macro times j·k·δt and, for bursts, at the
+micro times t_j + i·δt. Systems whose micro module knows the Laplacian get heat-equation data
+(ω = 0, D = 0.1·c_up: a tenth of the largest diffusivity the micro module can learn, so PeRCNN's
+own known term explains it and its initial guess is far off); KdV gets travelling waves (D = 0).
 """
 
 import numpy as np
@@ -12,7 +17,7 @@ from solvers import dataset as dataset_lib
 from solvers.burst import burst_starts
 
 
-def _split(data, n_traj: int, seed: int, n_fields: int):
+def _split(data, n_traj: int, seed: int, n_fields: int, diffusivity: float):
     rng = np.random.default_rng(seed)
     ndim, n, length = int(data.ndim), int(data.grid), float(data.length)
     k, dt, n_macro = int(data.k), float(data.dt), int(data.n_macro)
@@ -30,10 +35,12 @@ def _split(data, n_traj: int, seed: int, n_fields: int):
                     l_vec = rng.integers(-2, 3, size=ndim)
                     l_vec[0] = l_vec[0] or 1
                     a, phi = rng.uniform(0.2, 0.5), rng.uniform(0, 2 * np.pi)
-                    omega = omega_scale * rng.uniform(0.5, 1.5)
+                    omega = omega_scale * rng.uniform(0.5, 1.5) if diffusivity == 0 else 0.0
+                    kappa2 = float(np.sum(np.square(2 * np.pi * l_vec / length)))
                     phase = 2 * np.pi * (x @ l_vec) / length
                     for i, t in enumerate(times):
-                        out[b, i, ..., c] += a * np.sin(phase - omega * t + phi)
+                        decay = np.exp(-diffusivity * kappa2 * t)
+                        out[b, i, ..., c] += a * decay * np.sin(phase - omega * t + phi)
         return out
 
     state = rng.bit_generator.state
@@ -51,9 +58,12 @@ def write_synthetic(config, path: str) -> str:
     data = config.data
     n_fields = 1 if data.system == "kdv" else 2
     names = ["u"] if n_fields == 1 else ["u", "v"]
+    micro = config.model.micro
+    heat = "laplacian" in tuple(micro.known_terms)
+    diffusivity = 0.1 * float(np.min(micro.c_up)) if heat else 0.0
     splits = {
-        "train": _split(data, int(data.n_train), int(data.seed_train), n_fields),
-        "test": _split(data, int(data.n_test), int(data.seed_test), n_fields),
+        "train": _split(data, int(data.n_train), int(data.seed_train), n_fields, diffusivity),
+        "test": _split(data, int(data.n_test), int(data.seed_test), n_fields, diffusivity),
     }
     dataset_lib.write(path, data, splits, names)
     return path
