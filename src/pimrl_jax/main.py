@@ -118,11 +118,14 @@ def run(
                 + (f" (resumed from step {info.resumed_from})" if info.resumed_from else "")
             )
         else:
-            params, step = train_lib.restore_params(src_config, src_model, dataset, src_workdir)
+            params, step = train_lib.restore_params(
+                src_config, src_model, dataset, src_workdir, allow_config_change
+            )
             total = train_lib.total_steps(src_model, src_config.train)
             print(f"evaluating the checkpoint at step {step} of {total} in {src_workdir}")
     except (
         train_lib.ConfigMismatchError,
+        train_lib.CheckpointMismatchError,
         train_lib.NonFiniteLossError,
         FileNotFoundError,
     ) as error:

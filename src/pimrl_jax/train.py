@@ -56,6 +56,10 @@ class ConfigMismatchError(RuntimeError):
     """Resuming a run whose stored config differs from the current one."""
 
 
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint whose tree or shapes do not fit the model the current code builds."""
+
+
 # ----------------------------------------------------------------------------------------------
 # Losses and optimiser
 # ----------------------------------------------------------------------------------------------
@@ -224,8 +228,11 @@ def config_differences(stored: dict, current: dict) -> list[str]:
     ]
 
 
-def check_config(workdir: pathlib.Path, config, allow_change: bool, resuming: bool) -> None:
-    """Refuse to resume with a different config (naming the fields); then store this one."""
+def check_config(
+    workdir: pathlib.Path, config, allow_change: bool, resuming: bool, write: bool = True
+) -> None:
+    """Refuse to resume with a different config (naming the fields); then store this one
+    (unless `write` is False, as when only evaluating)."""
     path = workdir / "config.json"
     current = config_to_flat(config)
     if resuming and path.exists():
@@ -240,11 +247,11 @@ def check_config(workdir: pathlib.Path, config, allow_change: bool, resuming: bo
             if not allow_change:
                 raise ConfigMismatchError(
                     f"{workdir} holds a run with a different config:\n{detail}\n"
-                    "Resume with the stored config, use another --workdir, or pass "
+                    "Run with the stored config, use another --workdir, or pass "
                     "--allow_config_change to continue anyway."
                 )
             print(f"warning: continuing {workdir} with a changed config:\n{detail}")
-    if jax.process_index() == 0:
+    if write and jax.process_index() == 0:
         path.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
 
 
@@ -311,6 +318,21 @@ def _abstract(tree):
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), tree)
 
 
+def _restore(ckpts: Checkpoints, step: int, model, config, sample):
+    """The state saved at `step`, restored into the structure the current model/config build;
+    a CheckpointMismatchError when they no longer match it (other code or config)."""
+    meta = ckpts.restore_meta(step)
+    abstract = jax.eval_shape(lambda: _stage_state(model, config, sample, meta["stage"], step)[0])
+    try:
+        return ckpts.restore(step, _abstract(abstract)), meta
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointMismatchError(
+            f"the checkpoint at step {step} in {ckpts.directory} does not fit the current "
+            f"{model.name} model ({str(error).splitlines()[0]}); it was made by other code or "
+            "another config. Retrain in a fresh --workdir (or delete this one)."
+        ) from error
+
+
 def _stage_state(model, config, sample, stage: int, step: int, params=None):
     init_key, _ = _keys(config)
     if params is None:
@@ -351,11 +373,7 @@ def train(
         state, tx = _stage_state(model, config, sample, plan[0][0], 0)
         step = 0
     else:
-        meta = ckpts.restore_meta(latest)
-        abstract = jax.eval_shape(
-            lambda: _stage_state(model, config, sample, meta["stage"], latest)[0]
-        )
-        state = ckpts.restore(latest, _abstract(abstract))
+        state, meta = _restore(ckpts, latest, model, config, sample)
         step = latest
         print(f"resumed from the checkpoint at step {latest} ({STAGE_NAMES[meta['stage']]} stage)")
     log = MetricLog(workdir, resumed_step=step)
@@ -423,9 +441,11 @@ def train(
     return RunInfo(params=state["params"], resumed_from=latest, final_step=step)
 
 
-def restore_params(config, model, dataset: dict, workdir: str | pathlib.Path) -> tuple[dict, int]:
+def restore_params(
+    config, model, dataset: dict, workdir: str | pathlib.Path, allow_config_change: bool = False
+) -> tuple[dict, int]:
     """The params of the latest checkpoint in `workdir` and its step; FileNotFoundError when
-    there is none."""
+    there is none, ConfigMismatchError when the run's stored config differs from `config`."""
     workdir = pathlib.Path(workdir)
     ckpts = Checkpoints(workdir / "checkpoints")
     try:
@@ -435,12 +455,9 @@ def restore_params(config, model, dataset: dict, workdir: str | pathlib.Path) ->
                 f"no checkpoint in {workdir / 'checkpoints'}; train first (make train "
                 f"EXP={config.experiment} PROFILE={config.profile} MODEL={model.params_from})"
             )
-        meta = ckpts.restore_meta(latest)
+        check_config(workdir, config, allow_config_change, resuming=True, write=False)
         sample = data_lib.training_arrays(dataset["train"])["macro"][:1, 0]
-        abstract = jax.eval_shape(
-            lambda: _stage_state(model, config, sample, meta["stage"], latest)[0]
-        )
-        return ckpts.restore(latest, _abstract(abstract))["params"], latest
+        return _restore(ckpts, latest, model, config, sample)[0]["params"], latest
     finally:
         ckpts.close()
 
@@ -450,6 +467,7 @@ def total_steps(model, train_config) -> int:
 
 
 __all__ = [
+    "CheckpointMismatchError",
     "ConfigMismatchError",
     "NonFiniteLossError",
     "RunInfo",
