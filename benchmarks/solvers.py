@@ -10,8 +10,8 @@ read the solver grid, domain length and fine step (`data.dt / data.substeps`) fr
   is order 2), same batching and scan; FitzHugh–Nagumo has no exponax stepper ("n/a");
 * the floor: one bare `rfftn` + `irfftn` pair of the whole state `(B, C, *space)`.
 
-Each timing is the median of several calls (5 quick, 3 paper) after a warm-up call, each call a
-compiled loop of enough steps to take ~0.15 s, ended by `block_until_ready`.
+Each timing is the median of several calls (7 quick, 5 paper) after a warm-up call, each call a
+compiled loop of enough steps to take ~0.1 s, ended by `block_until_ready`.
 Prints a markdown table; `--write-docs` also replaces the `## Solvers` section of
 docs/performance.md (other sections are left as they are).
 
@@ -44,7 +44,7 @@ from experiments.common import EXPERIMENTS  # noqa: E402
 from solvers.initial import sample_initial  # noqa: E402
 from solvers.systems import get_system, make_stepper  # noqa: E402
 
-TARGET_CALL_S = 0.15  # steps per timed call are chosen so that one call takes about this long
+TARGET_CALL_S = 0.1  # steps per timed call are chosen so that one call takes about this long
 
 
 def exponax_stepper(system, n: int, length: float, dt: float):
@@ -67,8 +67,8 @@ def exponax_stepper(system, n: int, length: float, dt: float):
     return None
 
 
-def time_steps(cases: dict, repeats: int) -> dict[str, tuple[float, float]]:
-    """(median, best) seconds per application of each `step` in `cases = {name: (step, u0)}`.
+def time_steps(cases: dict, repeats: int) -> dict[str, float]:
+    """Median seconds per application of each `step` in `cases = {name: (step, u0)}`.
 
     Each case is one compiled loop whose trip count is an argument (probing and timing share a
     compile); a probe of 2 steps sizes its calls to about `TARGET_CALL_S`; after a warm-up call
@@ -86,7 +86,7 @@ def time_steps(cases: dict, repeats: int) -> dict[str, tuple[float, float]]:
     for _ in range(repeats):
         for name in cases:
             times[name].append(_seconds(runs[name], sizes[name]) / sizes[name])
-    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _seconds(run, n_steps: int) -> float:
@@ -105,7 +105,7 @@ def bench(exp: str, profile: str, batch: int) -> dict:
     cfg = importlib.import_module(f"experiments.{exp}").get_config(profile).data
     system = get_system(cfg.system, cfg.ndim, **dict(cfg.coefficients))
     n, length, dt = int(cfg.solver_grid), float(cfg.length), float(cfg.dt) / int(cfg.substeps)
-    repeats = 5 if profile == "quick" else 3
+    repeats = 7 if profile == "quick" else 5
     keys = jax.random.split(jax.random.key(0), batch)
     u0 = jax.vmap(lambda k: sample_initial(system, k, n, length, dtype=jnp.float32))(keys)
     state_cf = jnp.moveaxis(u0, -1, 1)  # exponax and the FFT floor use channels-first
@@ -117,29 +117,25 @@ def bench(exp: str, profile: str, batch: int) -> dict:
     if theirs_stepper is not None:
         cases["theirs"] = (jax.vmap(theirs_stepper), state_cf)
     t = time_steps(cases, repeats)
-    (ours, ours_best), (floor, _) = t["ours"], t["floor"]
-    theirs, theirs_best = t.get("theirs", (None, None))
+    ours, floor, theirs = t["ours"], t["floor"], t.get("theirs")
     return dict(exp=exp, profile=profile, grid=f"{n}^{system.ndim}", dt=dt, batch=batch,
-                ours=ours, theirs=theirs, floor=floor,
-                best_ratio=None if theirs is None else ours_best / theirs_best)  # fmt: skip
+                ours=ours, theirs=theirs, floor=floor)  # fmt: skip
 
 
 def table(rows: list[dict]) -> str:
     head = (
         "| exp | profile | solver grid | fine dt | batch | ours traj-steps/s | exponax traj-steps/s"
-        " | ours / exponax (time) | best-of ratio | ours ms/step | FFT pair ms"
-        " | step / FFT pair |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        " | ours / exponax (time) | ours ms/step | FFT pair ms | step / FFT pair |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
         b = r["batch"]
         theirs = "n/a" if r["theirs"] is None else f"{b / r['theirs']:,.0f}"
         ratio = "n/a" if r["theirs"] is None else f"{r['ours'] / r['theirs']:.2f}"
-        best = "n/a" if r["theirs"] is None else f"{r['best_ratio']:.2f}"
         lines.append(
             f"| {r['exp']} | {r['profile']} | {r['grid']} | {r['dt']:g} | {b} "
-            f"| {b / r['ours']:,.0f} | {theirs} | {ratio} | {best} | {1e3 * r['ours']:.3f} "
+            f"| {b / r['ours']:,.0f} | {theirs} | {ratio} | {1e3 * r['ours']:.3f} "
             f"| {1e3 * r['floor']:.3f} | {r['ours'] / r['floor']:.1f} |"
         )
     return "\n".join(lines)
@@ -211,8 +207,7 @@ def main() -> None:
             "config; a trajectory-step is one ETDRK4 step of one trajectory).\n\n"
             f"Machine: {machine()}. Rows are timed interleaved (ours, exponax, FFT floor in "
             "turn), so a load spike from other jobs on the shared CPUs hits all three; the "
-            "ratio columns are the robust ones (median of the timed calls; best-of = ratio of the "
-            "fastest calls, the least disturbed by load); absolute numbers vary by +-30 %.\n\n"
+            "ratio column is the robust one; absolute numbers vary by +-30 % under load.\n\n"
             + out
             + "\n"
         )
