@@ -48,7 +48,7 @@ NOTE = (
     "Reading it: a physical-space step costs 1 forward + 1 inverse FFT of the state plus four "
     "nonlinear evaluations; channel-FFTs per step, ours vs exponax: kdv 10 vs 14, burgers 2D 28 "
     "vs 36 (Lamb form), gray_scott 16 vs 20 (reaction terms linear in L, one forward FFT of u "
-    "v^2), fn 10 (no exponax stepper). exponax runs with `order=4` here (its default is 2), and "
+    "v^2), fn 12 (no exponax stepper). exponax runs with `order=4` here (its default is 2), and "
     "its KdV is only first-order accurate in time (it keeps the real part of complex ETDRK "
     "coefficients; see tests/test_solvers.py). Every config has the same solver grid in quick and "
     "paper, so the two rows of one experiment and batch time the same computation: their spread "
