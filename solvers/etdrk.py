@@ -28,7 +28,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -117,8 +116,3 @@ def etdrk4_step(
         return e * u_hat + f1 * nu + 2.0 * f2 * (na + nb) + f3 * nc
 
     return step
-
-
-def as_jax_constants(coefs: ETDRK4Coefficients, dtype) -> ETDRK4Coefficients:
-    """The coefficients as JAX arrays of `dtype` (real or complex, the step's precision)."""
-    return ETDRK4Coefficients(*(jnp.asarray(c, dtype=dtype) for c in coefs))
