@@ -251,8 +251,15 @@ def check_config(
                     "--allow_config_change to continue anyway."
                 )
             print(f"warning: continuing {workdir} with a changed config:\n{detail}")
-    if write and jax.process_index() == 0:
-        path.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+    if write:
+        store_config(workdir, config)
+
+
+def store_config(workdir: pathlib.Path, config) -> None:
+    """Write `config.json` (process 0 only)."""
+    if jax.process_index() == 0:
+        text = json.dumps(config_to_flat(config), indent=1, sort_keys=True)
+        (workdir / "config.json").write_text(text + "\n")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -367,7 +374,7 @@ def train(
     _, train_key = _keys(config)
     ckpts = Checkpoints(workdir / "checkpoints")
     latest = ckpts.latest_step()
-    check_config(workdir, config, allow_config_change, resuming=latest is not None)
+    check_config(workdir, config, allow_config_change, resuming=latest is not None, write=False)
 
     if latest is None:
         state, tx = _stage_state(model, config, sample, plan[0][0], 0)
@@ -376,6 +383,7 @@ def train(
         state, meta = _restore(ckpts, latest, model, config, sample)
         step = latest
         print(f"resumed from the checkpoint at step {latest} ({STAGE_NAMES[meta['stage']]} stage)")
+    store_config(workdir, config)  # only once the stored run is known to fit this config
     log = MetricLog(workdir, resumed_step=step)
     last_saved = latest
     ckpt_every = max(1, int(config.train.checkpoint_every))
