@@ -24,6 +24,9 @@ with their own seed. `make data EXP=kdv PROFILE=quick`: 17 s on the shared 2-cor
 0.8 MiB.
 
     make train EXP=kdv            # quick profile, PIMRL
+
+Expected (2-core CPU): about 2.5 min (training 125 s); test RMSE 0.32, MAE 0.10, HCT 23.1 of
+25 time units, against RMSE 0.61 for persistence (u_t = u_0).
 """
 
 from experiments.common import check_profile, make_config
