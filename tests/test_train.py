@@ -222,7 +222,7 @@ def test_nan_stops_the_stage_and_keeps_the_last_good_checkpoint(smoke_data, tmp_
     macro = np.array(dataset["train"]["macro"])
     macro[:, 1:] = np.nan  # stage 2 targets are NaN; bursts (stage 1) are clean
     dataset["train"]["macro"] = macro
-    config = toy_config(tmp_path)
+    config = toy_config(tmp_path, lr_decay_every=2)
     with pytest.raises(train_lib.NonFiniteLossError, match=r"stage 2 \(macro\) at step 1 of 4"):
         train_lib.train(config, toy_model(4), dataset, tmp_path / "run", progress=False)
     ckpts = Checkpoints(tmp_path / "run" / "checkpoints")
@@ -233,6 +233,9 @@ def test_nan_stops_the_stage_and_keeps_the_last_good_checkpoint(smoke_data, tmp_
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert [r["step"] for r in records] == [2, 4] and all(np.isfinite(r["loss"]) for r in records)
+    # Staircase decay within the stage: lr(i) = 1e-2 * 0.5 ** floor(i / 2), i = 1 and 3 here.
+    np.testing.assert_allclose([r["lr"] for r in records], [1e-2, 5e-3], rtol=1e-6)
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_a_changed_config_is_refused_by_name(smoke_data, tmp_path):

@@ -269,11 +269,13 @@ def store_config(workdir: pathlib.Path, config) -> None:
 
 class MetricLog:
     """One JSON line per log step in `metrics.jsonl` and the same scalars as TensorBoard events
-    under `tensorboard/`. On resume, lines past the restored step are dropped so the file
-    reads as one uninterrupted run."""
+    under `tensorboard/` (the first record of a stage includes its compile time in steps/s).
+    On resume, lines past the restored step are dropped so the file reads as one uninterrupted
+    run. Only process 0 writes; the event file is opened at the first record."""
 
     def __init__(self, workdir: pathlib.Path, resumed_step: int):
         self.enabled = jax.process_index() == 0
+        self.workdir, self.writer = workdir, None
         if not self.enabled:
             return
         self.path = workdir / "metrics.jsonl"
@@ -284,20 +286,21 @@ class MetricLog:
                 if line.strip() and json.loads(line)["step"] <= resumed_step
             ]
             self.path.write_text("".join(line + "\n" for line in kept))
-        from tensorboardX import SummaryWriter  # imported here: only process 0 writes events
-
-        self.writer = SummaryWriter(str(workdir / "tensorboard"))
 
     def write(self, record: dict) -> None:
         if not self.enabled:
             return
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        if self.writer is None:
+            from tensorboardX import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.workdir / "tensorboard"))
         for name in ("loss", "lr", "steps_per_s"):
             self.writer.add_scalar(f"train/{name}", record[name], record["step"])
 
     def close(self) -> None:
-        if self.enabled:
+        if self.writer is not None:
             self.writer.close()
 
 
