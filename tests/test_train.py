@@ -105,21 +105,23 @@ def test_sampled_bursts_are_first_frame_and_followers():
 # their first Adam steps (every weight and bias moves by lr) cost more than they gain.
 LR = {"percnn": 3e-2}
 MOTION = {"percnn": "heat"}
-# Measured: on Gray-Scott smoke data (synthetic or from the solvers) the initial PeRCNN error is
-# 2e-3-4e-3 and the first Adam step raises it at every lr tried (1e-4 to 3e-2): with δt = 1 a
-# step of lr in the Π-block's output bias moves every macro frame by k·δt·lr.
+# Measured: on Gray-Scott smoke data the initial PeRCNN error is 2e-3-6e-3, and Adam's first
+# steps (every Π-block weight and bias moves by about lr; with δt = 1 an output-bias step moves
+# each macro frame by k·δt·lr) raise it before the diffusion coefficient catches up. A smaller
+# step and a longer run lower it: 30 steps at lr 3e-3 end at 0.90 (gs2d) and 0.96 (gs3d) of the
+# first loss (measured with this seed).
 SLOW = {("gs2d", "percnn"), ("gs3d", "percnn")}
 
 
-def _case(exp, model_name):
-    marks = ()
+def _schedule(exp, model_name):
+    """(learning rate, number of steps) for one case of the matrix below."""
     if (exp, model_name) in SLOW:
-        marks = pytest.mark.xfail(reason="PeRCNN on Gray-Scott (δt = 1): see SLOW", strict=False)
-    return pytest.param(exp, model_name, marks=marks, id=f"{exp}-{model_name}")
+        return 3e-3, 30
+    return LR.get(model_name, 1e-2), 10
 
 
 @pytest.mark.parametrize(
-    "exp,model_name", [_case(exp, name) for exp in EXPERIMENTS for name in TRAINABLE]
+    "exp,model_name", [(exp, name) for exp in EXPERIMENTS for name in TRAINABLE]
 )
 def test_a_few_steps_on_one_batch_lower_the_loss(smoke_data, exp, model_name):
     from pimrl_jax.models.registry import build_model
@@ -132,12 +134,12 @@ def test_a_few_steps_on_one_batch_lower_the_loss(smoke_data, exp, model_name):
     batch = data_lib.sample_windows(arrays["macro"], jax.random.PRNGKey(0), 2, window, window)
     params = jax.jit(model.init)(jax.random.PRNGKey(1), batch[0][:1])
     train_config = config.train.copy_and_resolve_references()
-    train_config.lr = LR.get(model_name, 1e-2)
+    train_config.lr, n_steps = _schedule(exp, model_name)
     tx = train_lib.make_optimizer(train_config, params, stage=2)
     update = jax.jit(train_lib.make_update(train_lib.make_loss(model, 2), tx))
     state = train_lib.init_state(params, tx, 2, 0)
     losses = []
-    for _ in range(10):
+    for _ in range(n_steps):
         state, metrics = update(state, batch)
         losses.append(float(metrics["loss"]))
     assert np.all(np.isfinite(losses))
