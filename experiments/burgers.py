@@ -25,12 +25,42 @@ constant. 5 train trajectories (P2C2Net's split), 5 (quick) / 10 (paper) test wi
 from experiments.common import check_profile, make_config
 
 _DATA = {
-    "smoke": dict(solver_grid=32, grid=16, dt=0.002, substeps=2, k=4, N=2, n_macro=8,
-                  spinup=0.0, n_train=2, n_test=2),
-    "quick": dict(solver_grid=128, grid=32, dt=0.001, substeps=2, k=5, N=4, n_macro=200,
-                  spinup=0.0, n_train=5, n_test=5),
-    "paper": dict(solver_grid=128, grid=64, dt=0.0005, substeps=2, k=8, N=5, n_macro=350,
-                  spinup=0.0, n_train=5, n_test=10),
+    "smoke": dict(
+        solver_grid=32,
+        grid=16,
+        dt=0.002,
+        substeps=2,
+        k=4,
+        N=2,
+        n_macro=8,
+        spinup=0.0,
+        n_train=2,
+        n_test=2,
+    ),
+    "quick": dict(
+        solver_grid=128,
+        grid=32,
+        dt=0.001,
+        substeps=2,
+        k=5,
+        N=4,
+        n_macro=200,
+        spinup=0.0,
+        n_train=5,
+        n_test=5,
+    ),
+    "paper": dict(
+        solver_grid=128,
+        grid=64,
+        dt=0.0005,
+        substeps=2,
+        k=8,
+        N=5,
+        n_macro=350,
+        spinup=0.0,
+        n_train=5,
+        n_test=10,
+    ),
 }
 
 
@@ -43,12 +73,20 @@ _MACRO = {
     "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
 }
 
+
 def get_config(profile: str = "quick"):
     check_profile(profile)
-    data = dict(system="burgers", ndim=2, coefficients=dict(nu=0.005), length=1.0,
-                seed_train=1, seed_test=2, dtype="float64",
-                initial=dict(max_mode=5), **_DATA[profile])
+    data = dict(
+        system="burgers",
+        ndim=2,
+        coefficients=dict(nu=0.005),
+        length=1.0,
+        seed_train=1,
+        seed_test=2,
+        dtype="float64",
+        initial=dict(max_mode=5),
+        **_DATA[profile],
+    )
     # PeRCNN Burgers: 4 parallel 5x5 convs, 8 channels, c_up 0.0108 (about 2x nu = 0.005).
-    model = dict(micro=dict(c_up=0.0108, n_conv=4, kernel=5, hidden=8),
-                 macro=_MACRO[profile])
+    model = dict(micro=dict(c_up=0.0108, n_conv=4, kernel=5, hidden=8), macro=_MACRO[profile])
     return make_config("burgers", profile, data, model)

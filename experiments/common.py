@@ -86,8 +86,9 @@ def eval_defaults() -> ConfigDict:
     )
 
 
-def make_config(exp: str, profile: str, data: dict, model: dict | None = None,
-                train: dict | None = None) -> ConfigDict:
+def make_config(
+    exp: str, profile: str, data: dict, model: dict | None = None, train: dict | None = None
+) -> ConfigDict:
     """Assemble the full config of experiment `exp` at `profile`."""
     check_profile(profile)
     config = ConfigDict()

@@ -29,12 +29,42 @@ the shared 2-core machine.
 from experiments.common import check_profile, make_config
 
 _DATA = {
-    "smoke": dict(solver_grid=32, grid=16, dt=0.02, substeps=1, k=4, N=2, n_macro=8,
-                  spinup=1.0, n_train=2, n_test=2),
-    "quick": dict(solver_grid=128, grid=64, dt=0.005, substeps=1, k=10, N=4, n_macro=200,
-                  spinup=10.0, n_train=4, n_test=5),
-    "paper": dict(solver_grid=128, grid=128, dt=0.001, substeps=1, k=10, N=5, n_macro=1000,
-                  spinup=10.0, n_train=4, n_test=10),
+    "smoke": dict(
+        solver_grid=32,
+        grid=16,
+        dt=0.02,
+        substeps=1,
+        k=4,
+        N=2,
+        n_macro=8,
+        spinup=1.0,
+        n_train=2,
+        n_test=2,
+    ),
+    "quick": dict(
+        solver_grid=128,
+        grid=64,
+        dt=0.005,
+        substeps=1,
+        k=10,
+        N=4,
+        n_macro=200,
+        spinup=10.0,
+        n_train=4,
+        n_test=5,
+    ),
+    "paper": dict(
+        solver_grid=128,
+        grid=128,
+        dt=0.001,
+        substeps=1,
+        k=10,
+        N=5,
+        n_macro=1000,
+        spinup=10.0,
+        n_train=4,
+        n_test=10,
+    ),
 }
 
 
@@ -47,16 +77,22 @@ _MACRO = {
     "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
 }
 
+
 def get_config(profile: str = "quick"):
     check_profile(profile)
-    data = dict(system="fn", ndim=2,
-                coefficients=dict(d_u=1.0, d_v=100.0, alpha=0.01, beta=0.25),
-                length=128.0, seed_train=1, seed_test=2, dtype="float64",
-                initial=dict(sigma=0.05),
-                **_DATA[profile])
+    data = dict(
+        system="fn",
+        ndim=2,
+        coefficients=dict(d_u=1.0, d_v=100.0, alpha=0.01, beta=0.25),
+        length=128.0,
+        seed_train=1,
+        seed_test=2,
+        dtype="float64",
+        initial=dict(sigma=0.05),
+        **_DATA[profile],
+    )
     # 1x1 reaction convs (3 in parallel: the cubic u^3 needs a triple product). c_up = 140,
     # 1.4x the largest true diffusion D_v = 100: 2x would break the forward-Euler bound of
     # the micro step at quick (dt <= 2 dx^2 / (c_up * 2 * 16/3) = 0.005 needs c_up <= 150).
-    model = dict(micro=dict(c_up=140.0, n_conv=3, kernel=1, hidden=8),
-                 macro=_MACRO[profile])
+    model = dict(micro=dict(c_up=140.0, n_conv=3, kernel=1, hidden=8), macro=_MACRO[profile])
     return make_config("fn", profile, data, model)

@@ -26,12 +26,42 @@ labyrinth's wavelength is only ~3-4 points, so Fourier truncation shows slight G
 from experiments.common import check_profile, make_config
 
 _DATA = {
-    "smoke": dict(solver_grid=32, grid=16, dt=1.0, substeps=2, k=4, N=2, n_macro=8,
-                  spinup=0.0, n_train=2, n_test=2),
-    "quick": dict(solver_grid=128, grid=32, dt=1.0, substeps=2, k=5, N=5, n_macro=200,
-                  spinup=100.0, n_train=2, n_test=5),
-    "paper": dict(solver_grid=128, grid=64, dt=0.5, substeps=1, k=8, N=5, n_macro=500,
-                  spinup=100.0, n_train=2, n_test=10),
+    "smoke": dict(
+        solver_grid=32,
+        grid=16,
+        dt=1.0,
+        substeps=2,
+        k=4,
+        N=2,
+        n_macro=8,
+        spinup=0.0,
+        n_train=2,
+        n_test=2,
+    ),
+    "quick": dict(
+        solver_grid=128,
+        grid=32,
+        dt=1.0,
+        substeps=2,
+        k=5,
+        N=5,
+        n_macro=200,
+        spinup=100.0,
+        n_train=2,
+        n_test=5,
+    ),
+    "paper": dict(
+        solver_grid=128,
+        grid=64,
+        dt=0.5,
+        substeps=1,
+        k=8,
+        N=5,
+        n_macro=500,
+        spinup=100.0,
+        n_train=2,
+        n_test=10,
+    ),
 }
 
 # Training (pimrl_jax.train): quick windows span two PIMRL cycles (N = 5); the rest are defaults.
@@ -47,14 +77,20 @@ _MACRO = {
     "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
 }
 
+
 def get_config(profile: str = "quick"):
     check_profile(profile)
-    data = dict(system="gray_scott", ndim=2,
-                coefficients=dict(d_u=2e-5, d_v=5e-6, f=0.04, kappa=0.06),
-                length=1.0, seed_train=1, seed_test=2, dtype="float64",
-                initial=dict(n_seeds=4, seed_shape="mixed", seed_size=(0.05, 0.12), noise=0.01),
-                **_DATA[profile])
+    data = dict(
+        system="gray_scott",
+        ndim=2,
+        coefficients=dict(d_u=2e-5, d_v=5e-6, f=0.04, kappa=0.06),
+        length=1.0,
+        seed_train=1,
+        seed_test=2,
+        dtype="float64",
+        initial=dict(n_seeds=4, seed_shape="mixed", seed_size=(0.05, 0.12), noise=0.01),
+        **_DATA[profile],
+    )
     # PeRCNN 2D Gray-Scott: 3 parallel 1x1 convs, 8 channels, c_up = 2x D_u = 4e-5.
-    model = dict(micro=dict(c_up=4e-5, n_conv=3, kernel=1, hidden=8),
-                 macro=_MACRO[profile])
+    model = dict(micro=dict(c_up=4e-5, n_conv=3, kernel=1, hidden=8), macro=_MACRO[profile])
     return make_config("gs2d", profile, data, model, train=_TRAIN.get(profile))

@@ -32,18 +32,56 @@ Expected (2-core CPU): about 2.5 min (training 125 s); test RMSE 0.32, MAE 0.10,
 from experiments.common import check_profile, make_config
 
 _DATA = {
-    "smoke": dict(solver_grid=64, grid=32, dt=0.05, substeps=2, k=4, N=2, n_macro=8,
-                  spinup=0.0, n_train=2, n_test=2),
-    "quick": dict(solver_grid=256, grid=64, dt=0.05, substeps=2, k=5, N=4, n_macro=100,
-                  spinup=0.0, n_train=8, n_test=5),
-    "paper": dict(solver_grid=256, grid=128, dt=0.0025, substeps=1, k=10, N=5, n_macro=600,
-                  spinup=0.0, n_train=13, n_test=10),
+    "smoke": dict(
+        solver_grid=64,
+        grid=32,
+        dt=0.05,
+        substeps=2,
+        k=4,
+        N=2,
+        n_macro=8,
+        spinup=0.0,
+        n_train=2,
+        n_test=2,
+    ),
+    "quick": dict(
+        solver_grid=256,
+        grid=64,
+        dt=0.05,
+        substeps=2,
+        k=5,
+        N=4,
+        n_macro=100,
+        spinup=0.0,
+        n_train=8,
+        n_test=5,
+    ),
+    "paper": dict(
+        solver_grid=256,
+        grid=128,
+        dt=0.0025,
+        substeps=1,
+        k=10,
+        N=5,
+        n_macro=600,
+        spinup=0.0,
+        n_train=13,
+        n_test=10,
+    ),
 }
 
 # Training (pimrl_jax.train). quick: windows of 16 macro steps = 4 PIMRL cycles.
 _TRAIN = {
-    "quick": dict(micro_steps=1000, steps=3000, batch_size=8, window=16, lr=2e-3,
-                  lr_decay_every=1000, checkpoint_every=500, log_every=50),
+    "quick": dict(
+        micro_steps=1000,
+        steps=3000,
+        batch_size=8,
+        window=16,
+        lr=2e-3,
+        lr_decay_every=1000,
+        checkpoint_every=500,
+        log_every=50,
+    ),
 }
 
 
@@ -56,12 +94,22 @@ _MACRO = {
     "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
 }
 
+
 def get_config(profile: str = "quick"):
     check_profile(profile)
-    data = dict(system="kdv", ndim=1, coefficients=dict(), length=128.0,
-                seed_train=1, seed_test=2, dtype="float64",
-                initial=dict(n_waves=10, amplitude=0.5, max_mode=3), **_DATA[profile])
+    data = dict(
+        system="kdv",
+        ndim=1,
+        coefficients=dict(),
+        length=128.0,
+        seed_train=1,
+        seed_test=2,
+        dtype="float64",
+        initial=dict(n_waves=10, amplitude=0.5, max_mode=3),
+        **_DATA[profile],
+    )
     # Fixed dispersion -u_xxx as the known term; u u_x is learned by 2 parallel kernel-5 convs.
-    model = dict(micro=dict(known_terms=("dispersion",), n_conv=2, kernel=5, hidden=8),
-                 macro=_MACRO[profile])
+    model = dict(
+        micro=dict(known_terms=("dispersion",), n_conv=2, kernel=5, hidden=8), macro=_MACRO[profile]
+    )
     return make_config("kdv", profile, data, model, train=_TRAIN.get(profile))
