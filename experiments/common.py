@@ -65,6 +65,9 @@ def train_defaults() -> ConfigDict:
             freeze_micro=False,  # pimrl stage 2: keep the pretrained micro module fixed
             checkpoint_every=100,  # global steps; also at the end of each stage
             log_every=10,
+            # Split each batch over all devices (pimrl_jax.parallel): same batches, same loss;
+            # train.batch_size must be a multiple of jax.device_count().
+            data_parallel=False,
         )
     )
 

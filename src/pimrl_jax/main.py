@@ -161,6 +161,9 @@ def main(argv):
     import jax
 
     logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing) are noise here
+    from pimrl_jax.parallel import maybe_initialize_distributed
+
+    maybe_initialize_distributed()  # one of several processes: join them (no-op on one host)
 
     # Reruns and resumptions reuse compiled steps (the test suite uses the same cache).
     cache = os.environ.get("PIMRL_JAX_CACHE", ".cache/jax")

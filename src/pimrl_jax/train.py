@@ -25,6 +25,7 @@ before it is checkpointed, so the last checkpoint is always a good one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pathlib
 import time
@@ -41,7 +42,13 @@ from pimrl_jax.checkpoint import Checkpoints
 
 STAGE_NAMES = {1: "micro", 2: "macro"}
 # Fields that may change between a run and its resumption: they do not change what is trained.
-RESUMABLE_CHANGES = ("eval.", "data.path", "train.log_every", "train.checkpoint_every")
+RESUMABLE_CHANGES = (
+    "eval.",
+    "data.path",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.data_parallel",  # same batches and loss, only laid out over more devices
+)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -70,8 +77,13 @@ def rmse(pred: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.mean(jnp.square(pred - target)))
 
 
-def make_loss(model, stage: int) -> Callable:
-    """loss(params, (u0 (B, *space, C), target (B, n, *space, C))) -> scalar RMSE.
+def mse(pred: jax.Array, target: jax.Array) -> jax.Array:
+    """mean((pred − target)²) over every axis: a batch mean, so it splits over devices."""
+    return jnp.mean(jnp.square(pred - target))
+
+
+def make_loss(model, stage: int, error: Callable = rmse) -> Callable:
+    """loss(params, (u0 (B, *space, C), target (B, n, *space, C))) -> scalar `error` (RMSE).
 
     Stage 1 predicts the n micro frames with `model.micro_rollout`, stage 2 the n macro frames
     with `model.rollout`; n is static (the target's length).
@@ -80,7 +92,7 @@ def make_loss(model, stage: int) -> Callable:
 
     def loss(params, batch):
         u0, target = batch
-        return rmse(rollout(params, u0, target.shape[1]), target)
+        return error(rollout(params, u0, target.shape[1]), target)
 
     return loss
 
@@ -150,15 +162,21 @@ def param_counts(params: dict) -> dict[str, int]:
 # ----------------------------------------------------------------------------------------------
 
 
-def make_update(loss_fn: Callable, tx: optax.GradientTransformation) -> Callable:
+def make_update(
+    loss_fn: Callable,
+    tx: optax.GradientTransformation,
+    value_and_grad: Callable = jax.value_and_grad,
+) -> Callable:
     """update(state, batch) -> (state, metrics): one optimiser step on a given batch (pure).
 
     metrics: loss (before the update), grad_norm, and `finite` — whether the loss and every
-    updated parameter are finite.
+    updated parameter are finite. `value_and_grad` turns `loss_fn` into (params, batch) ->
+    (loss, grads); see `parallel.data_parallel_value_and_grad` for the data-parallel one.
     """
+    loss_and_grads = value_and_grad(loss_fn)
 
     def update(state, batch):
-        loss, grads = jax.value_and_grad(loss_fn)(state["params"], batch)
+        loss, grads = loss_and_grads(state["params"], batch)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         finite = jnp.isfinite(loss)
@@ -179,12 +197,24 @@ def make_train_step(model, config, stage: int, tx: optax.GradientTransformation)
     """step(state, data, train_key) -> (state, metrics), jitted, state donated.
 
     The batch is drawn from `fold_in(train_key, state["step"])`: the same step always sees the
-    same batch, whether or not the run was interrupted.
+    same batch, whether or not the run was interrupted. With `train.data_parallel` that same
+    batch is split over every device (`pimrl_jax.parallel`): state and data are replicated, the
+    loss is sqrt of the devices' averaged MSE (the RMSE of the whole batch), the gradients are
+    averaged.
     """
-    update = make_update(make_loss(model, stage), tx)
     batch_size = int(config.train.batch_size)
     window = int(config.train.window)
     stride = window_stride(model, config.data)
+    mesh = None
+    if config.train.get("data_parallel", False):
+        from pimrl_jax import parallel
+
+        mesh = parallel.make_data_mesh()
+        parallel.check_batch_size(batch_size, mesh)
+        dp = functools.partial(parallel.data_parallel_value_and_grad, mesh=mesh, finalize=jnp.sqrt)
+        update = make_update(make_loss(model, stage, error=mse), tx, dp)
+    else:
+        update = make_update(make_loss(model, stage), tx)
 
     def step(state, data, train_key):
         key = jax.random.fold_in(train_key, state["step"])
@@ -194,7 +224,16 @@ def make_train_step(model, config, stage: int, tx: optax.GradientTransformation)
             batch = data_lib.sample_windows(data["macro"], key, batch_size, window, stride)
         return update(state, batch)
 
-    return jax.jit(step, donate_argnums=0)
+    jitted = jax.jit(step, donate_argnums=0)
+    if mesh is None:
+        return jitted
+
+    def replicated_step(state, data, train_key):
+        # A no-op once the arrays live on the mesh (from the second step on).
+        return jitted(*parallel.put_replicated((state, data, train_key), mesh))
+
+    replicated_step.lower = lambda *args: jitted.lower(*parallel.put_replicated(args, mesh))
+    return replicated_step
 
 
 # ----------------------------------------------------------------------------------------------
@@ -486,6 +525,7 @@ __all__ = [
     "make_optimizer",
     "make_train_step",
     "make_update",
+    "mse",
     "param_counts",
     "restore_params",
     "rmse",
