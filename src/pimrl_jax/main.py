@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
-import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -99,7 +98,6 @@ def run(
 
     src_config, src_workdir = _source(config, workdir, model)
     src_model = model if src_config is config else build_model(src_config)
-    t0 = time.perf_counter()
     try:
         if mode == "train":
             if src_workdir != workdir:
@@ -130,7 +128,8 @@ def run(
         FileNotFoundError,
     ) as error:
         _fail(str(error))
-    train_time = time.perf_counter() - t0
+    # Training time summed over resumed invocations (a rerun of a finished run adds nothing).
+    train_time = info.train_seconds if mode == "train" else None
     if not evaluate:
         return None
 

@@ -355,6 +355,7 @@ class RunInfo:
     params: dict
     resumed_from: int | None
     final_step: int
+    train_seconds: float  # wall time spent training, summed over every resumed invocation
 
 
 def _keys(config):
@@ -420,14 +421,14 @@ def train(
 
     if latest is None:
         state, tx = _stage_state(model, config, sample, plan[0][0], 0)
-        step = 0
+        step, seconds_before = 0, 0.0
     else:
         state, meta = _restore(ckpts, latest, model, config, sample)
-        step = latest
+        step, seconds_before = latest, float(meta.get("train_seconds", 0.0))
         print(f"resumed from the checkpoint at step {latest} ({STAGE_NAMES[meta['stage']]} stage)")
     store_config(workdir, config)  # only once the stored run is known to fit this config
     log = MetricLog(workdir, resumed_step=step)
-    last_saved = latest
+    last_saved, train_seconds, t_begin = latest, seconds_before, time.perf_counter()
     ckpt_every = max(1, int(config.train.checkpoint_every))
     log_every = max(1, int(config.train.log_every))
 
@@ -482,13 +483,17 @@ def train(
                     bar.set_postfix(loss=f"{record['loss']:.4g}", steps_per_s=f"{rate:.3g}")
                     losses, t0, n0 = [], time.perf_counter(), step
                 if step % ckpt_every == 0 or step == end:
-                    ckpts.save(step, state, {"stage": stage, "step": step, "model": model.name})
+                    train_seconds = seconds_before + time.perf_counter() - t_begin
+                    meta = {"stage": stage, "step": step, "model": model.name}
+                    ckpts.save(step, state, meta | {"train_seconds": train_seconds})
                     last_saved = step
             bar.close()
     finally:
         ckpts.close()
         log.close()
-    return RunInfo(params=state["params"], resumed_from=latest, final_step=step)
+    return RunInfo(
+        params=state["params"], resumed_from=latest, final_step=step, train_seconds=train_seconds
+    )
 
 
 def restore_params(
