@@ -7,6 +7,11 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 CONFIG  := experiments/$(EXP).py:$(PROFILE)
+# The experiments are the config files in experiments/ (common.py holds their shared shape).
+EXPERIMENTS := $(sort $(basename $(notdir $(filter-out %/common.py %/__init__.py,$(wildcard experiments/*.py)))))
+ifeq ($(filter $(EXP),$(EXPERIMENTS)),)
+$(error unknown EXP '$(EXP)'; valid experiments: $(EXPERIMENTS))
+endif
 RUN     := runs/$(EXP)-$(PROFILE)
 
 .PHONY: install data train eval compare results test lint bench clean
