@@ -64,16 +64,6 @@ _DATA = {
 }
 
 
-# Macro module (residual ConvLSTM autoencoder) sizes: PhyCRNet's 8 -> 32 -> 128 channels with a
-# 128-channel ConvLSTM at paper scale; small enough to train in minutes on CPU at quick; tiny at
-# smoke. Every grid of a profile is divisible by the total stride 2^len(features).
-_MACRO = {
-    "smoke": dict(features=(4,), lstm_features=8, kernel=3),
-    "quick": dict(features=(8, 16), lstm_features=32, kernel=3),
-    "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
-}
-
-
 def get_config(profile: str = "quick"):
     check_profile(profile)
     data = dict(
@@ -88,5 +78,5 @@ def get_config(profile: str = "quick"):
         **_DATA[profile],
     )
     # PeRCNN Burgers: 4 parallel 5x5 convs, 8 channels, c_up 0.0108 (about 2x nu = 0.005).
-    model = dict(micro=dict(c_up=0.0108, n_conv=4, kernel=5, hidden=8), macro=_MACRO[profile])
+    model = dict(micro=dict(c_up=0.0108, n_conv=4, kernel=5, hidden=8))
     return make_config("burgers", profile, data, model)

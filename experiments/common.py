@@ -89,6 +89,17 @@ def eval_defaults() -> ConfigDict:
     )
 
 
+# Macro module (residual ConvLSTM autoencoder) sizes per profile: PhyCRNet's 8 -> 32 -> 128
+# channels with a 128-channel ConvLSTM at paper scale; small enough to train in minutes on CPU at
+# quick; tiny at smoke. Every learning grid of a profile is divisible by the total stride
+# 2^len(features). An experiment overrides them through its `model["macro"]`.
+MACRO_SIZES = {
+    "smoke": dict(features=(4,), lstm_features=8, kernel=3),
+    "quick": dict(features=(8, 16), lstm_features=32, kernel=3),
+    "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
+}
+
+
 def make_config(
     exp: str, profile: str, data: dict, model: dict | None = None, train: dict | None = None
 ) -> ConfigDict:
@@ -101,6 +112,7 @@ def make_config(
     config.data = ConfigDict(data)
     config.data.path = f"data/{exp}-{profile}.h5"
     config.model = model_defaults()
+    config.model.macro.update(MACRO_SIZES[profile])
     config.model.update_from_flattened_dict(_flatten(model or {}))
     config.train = train_defaults()
     if profile == "smoke":

@@ -68,16 +68,6 @@ _DATA = {
 }
 
 
-# Macro module (residual ConvLSTM autoencoder) sizes: PhyCRNet's 8 -> 32 -> 128 channels with a
-# 128-channel ConvLSTM at paper scale; small enough to train in minutes on CPU at quick; tiny at
-# smoke. Every grid of a profile is divisible by the total stride 2^len(features).
-_MACRO = {
-    "smoke": dict(features=(4,), lstm_features=8, kernel=3),
-    "quick": dict(features=(8, 16), lstm_features=32, kernel=3),
-    "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
-}
-
-
 def get_config(profile: str = "quick"):
     check_profile(profile)
     data = dict(
@@ -94,5 +84,5 @@ def get_config(profile: str = "quick"):
     # 1x1 reaction convs (3 in parallel: the cubic u^3 needs a triple product). c_up = 140,
     # 1.4x the largest true diffusion D_v = 100: 2x would break the forward-Euler bound of
     # the micro step at quick (dt <= 2 dx^2 / (c_up * 2 * 16/3) = 0.005 needs c_up <= 150).
-    model = dict(micro=dict(c_up=140.0, n_conv=3, kernel=1, hidden=8), macro=_MACRO[profile])
+    model = dict(micro=dict(c_up=140.0, n_conv=3, kernel=1, hidden=8))
     return make_config("fn", profile, data, model)

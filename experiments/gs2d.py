@@ -68,16 +68,6 @@ _DATA = {
 _TRAIN = {"quick": dict(window=10)}
 
 
-# Macro module (residual ConvLSTM autoencoder) sizes: PhyCRNet's 8 -> 32 -> 128 channels with a
-# 128-channel ConvLSTM at paper scale; small enough to train in minutes on CPU at quick; tiny at
-# smoke. Every grid of a profile is divisible by the total stride 2^len(features).
-_MACRO = {
-    "smoke": dict(features=(4,), lstm_features=8, kernel=3),
-    "quick": dict(features=(8, 16), lstm_features=32, kernel=3),
-    "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
-}
-
-
 def get_config(profile: str = "quick"):
     check_profile(profile)
     data = dict(
@@ -92,5 +82,5 @@ def get_config(profile: str = "quick"):
         **_DATA[profile],
     )
     # PeRCNN 2D Gray-Scott: 3 parallel 1x1 convs, 8 channels, c_up = 2x D_u = 4e-5.
-    model = dict(micro=dict(c_up=4e-5, n_conv=3, kernel=1, hidden=8), macro=_MACRO[profile])
+    model = dict(micro=dict(c_up=4e-5, n_conv=3, kernel=1, hidden=8))
     return make_config("gs2d", profile, data, model, train=_TRAIN.get(profile))

@@ -85,16 +85,6 @@ _TRAIN = {
 }
 
 
-# Macro module (residual ConvLSTM autoencoder) sizes: PhyCRNet's 8 -> 32 -> 128 channels with a
-# 128-channel ConvLSTM at paper scale; small enough to train in minutes on CPU at quick; tiny at
-# smoke. Every grid of a profile is divisible by the total stride 2^len(features).
-_MACRO = {
-    "smoke": dict(features=(4,), lstm_features=8, kernel=3),
-    "quick": dict(features=(8, 16), lstm_features=32, kernel=3),
-    "paper": dict(features=(8, 32, 128), lstm_features=128, kernel=3),
-}
-
-
 def get_config(profile: str = "quick"):
     check_profile(profile)
     data = dict(
@@ -109,7 +99,5 @@ def get_config(profile: str = "quick"):
         **_DATA[profile],
     )
     # Fixed dispersion -u_xxx as the known term; u u_x is learned by 2 parallel kernel-5 convs.
-    model = dict(
-        micro=dict(known_terms=("dispersion",), n_conv=2, kernel=5, hidden=8), macro=_MACRO[profile]
-    )
+    model = dict(micro=dict(known_terms=("dispersion",), n_conv=2, kernel=5, hidden=8))
     return make_config("kdv", profile, data, model, train=_TRAIN.get(profile))
