@@ -248,10 +248,6 @@ def _build_rollout(data: Mapping[str, Any]) -> Callable[[Array], tuple[Array, Ar
     system = systems.get_system(data["system"], data["ndim"], **dict(data["coefficients"]))
     h = data["dt"] / data["substeps"]
     step = systems.make_stepper(system, data["solver_grid"], data["length"], h)
-    # One eager step first: a stepper that builds its constants lazily must build them outside
-    # any trace, or the several scans below would share a leaked tracer.
-    shape = (data["solver_grid"],) * data["ndim"] + (system.channels,)
-    step(jnp.zeros(shape, dtype=data["dtype"]))
     counts = fine_step_counts(data)
     if data["grid"] == data["solver_grid"]:
         resample = None
