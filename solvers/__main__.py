@@ -4,10 +4,13 @@
     python -m solvers --config experiments/gs2d.py:smoke --config.data.n_train=3
     python -m solvers --config experiments/fn.py:quick --force      # regenerate even if current
 
-If ``config.data.path`` already holds a valid file for this exact data config (same content hash)
-it says so and exits 0 without regenerating, so ``make train`` can always call it. Otherwise it
-checks δt's forward-Euler stability on the learning grid, generates the train and test splits
-(float64 solver, progress bar, NaN/Inf check) and writes the file atomically.
+If ``config.data.path`` already holds a valid file for this exact data config it says so and exits
+0 without regenerating, so ``make train`` can always call it. Valid means fully verified
+(``solvers.dataset.verify``): schema version, config hash, every array's dtype, shape and SHA-256.
+A missing, stale or damaged file is (re)generated, the reason printed: after checking δt's
+forward-Euler stability on the learning grid, it generates every split (float64 solver,
+progress bar, NaN/Inf check) and writes the file atomically (a temporary file, then a rename;
+temporaries of killed runs are removed).
 """
 
 from __future__ import annotations
@@ -54,13 +57,20 @@ def make_data(config, force: bool = False, progress: bool = True, chunk: int | N
         f"{exp}:{profile} forward-Euler check on the learning grid: "
         + ", ".join(f"{key} {value:.4g}" for key, value in numbers.items())
     )
-    if not force:
+    if force:
+        print(f"generating {path}: --force")
+    else:
         try:
-            dataset.check(path, data, exp=exp, profile=profile)
+            dataset.verify(path, data, exp=exp, profile=profile)
         except dataset.DatasetError as reason:
-            print(f"generating {path}: {str(reason).split(';')[0]}")
+            why = str(reason).split("; remake it with:")[0].split("; make it with:")[0]
+            verb = "generating" if not os.path.exists(path) else "regenerating"
+            print(f"{verb} {path}: {why}")
         else:
-            print(f"{path} is up to date (config hash {dataset.config_hash(data)}); nothing to do")
+            print(
+                f"{path} is up to date (config hash {dataset.config_hash(data)}, every array "
+                "verified against its checksum); nothing to do (--force regenerates it)"
+            )
             return path
     t0 = time.perf_counter()
     splits = {}

@@ -105,12 +105,52 @@ def config_hash(data: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------- the command
 
 
-def make_command(path: str, exp: str | None = None, profile: str | None = None) -> str:
+def _data_overrides(data: Mapping[str, Any], exp: str, profile: str) -> list[str] | None:
+    """``--config.data.<field>=<value>`` for every field where ``data`` differs from the data
+    section of ``experiments/<exp>.py:<profile>`` (``path`` included); None when that config
+    cannot be built."""
+    import importlib
+    import shlex
+
+    try:
+        default = importlib.import_module(f"experiments.{exp}").get_config(profile).data
+    except Exception:  # an unknown experiment: no overrides to name
+        return None
+
+    def flat(tree, prefix=""):
+        tree = tree.to_dict() if hasattr(tree, "to_dict") else tree
+        out = {}
+        for key, value in tree.items():
+            if isinstance(value, Mapping) or hasattr(value, "to_dict"):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    wanted, base = flat(data), flat(default)
+    return [
+        shlex.quote(f"--config.data.{key}={wanted[key]}")
+        for key in sorted(wanted)
+        if key not in base or _plain(wanted[key]) != _plain(base[key])
+    ]
+
+
+def make_command(
+    path: str,
+    exp: str | None = None,
+    profile: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> str:
     """The command that (re)makes ``path``: ``make data EXP=<exp> PROFILE=<profile>``.
 
-    ``exp``/``profile`` default to the parts of the file name ``<exp>-<profile>.h5``.
+    ``exp``/``profile`` default to the parts of the file name ``<exp>-<profile>.h5``. With both
+    given and the data config ``data`` too, a config that differs from the profile's (another
+    ``path``, an overridden field) is named as ``python -m solvers --config
+    experiments/<exp>.py:<profile> --config.data.<field>=<value> ...``: ``make data`` would
+    make another file.
     """
-    if exp is None or profile is None:
+    explicit = exp is not None and profile is not None
+    if not explicit:
         stem = os.path.basename(path)
         stem = stem[: -len(".h5")] if stem.endswith(".h5") else stem
         guess_exp, _, guess_profile = stem.rpartition("-")
@@ -118,6 +158,9 @@ def make_command(path: str, exp: str | None = None, profile: str | None = None) 
         profile = profile or guess_profile or None
     if not exp or not profile:
         return "make data EXP=<exp> PROFILE=<profile>"
+    overrides = _data_overrides(data, exp, profile) if explicit and data is not None else None
+    if overrides:
+        return f"python -m solvers --config experiments/{exp}.py:{profile} " + " ".join(overrides)
     return f"make data EXP={exp} PROFILE={profile}"
 
 
@@ -183,6 +226,39 @@ def split_arrays(data: Mapping[str, Any], macro: np.ndarray, bursts: np.ndarray)
     )
 
 
+def remove_stale_temporaries(path: str) -> list[str]:
+    """Remove the temporary files ``<name>.pid<N>.*.tmp`` that a killed writer of ``path`` left
+    behind (process N no longer runs); a live writer's file is left alone. Returns the removed
+    paths."""
+    directory = os.path.dirname(os.path.abspath(path))
+    head = os.path.basename(path) + ".pid"
+    removed = []
+    for name in os.listdir(directory) if os.path.isdir(directory) else ():
+        if not (name.startswith(head) and name.endswith(".tmp")):
+            continue
+        pid = name[len(head) :].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            os.remove(os.path.join(directory, name))
+            removed.append(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write(
     path: str, data: Mapping[str, Any], splits: Mapping[str, tuple], field_names, **extra_attrs
 ) -> None:
@@ -192,7 +268,9 @@ def write(
         raise ValueError(f"need exactly the splits {SPLITS}, got {tuple(splits)}")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    remove_stale_temporaries(path)
+    prefix = f"{os.path.basename(path)}.pid{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
@@ -233,7 +311,7 @@ def check(
 ) -> dict[str, Any]:
     """Return the root attributes of ``path`` if it is a current file for ``data``; otherwise raise
     ``DatasetError`` (missing, unreadable, other schema, stale). Does not read the arrays."""
-    remake = make_command(path, exp, profile)
+    remake = make_command(path, exp, profile, data)
     if not os.path.exists(path):
         raise DatasetError(f"dataset {path} does not exist; make it with: {remake}")
     try:
@@ -264,6 +342,79 @@ def check(
     return attrs
 
 
+def _expected_shapes(data: Mapping[str, Any], name: str, n_fields: int | None) -> dict:
+    """Shapes of split ``name``'s arrays for data config ``data`` (None: any size there)."""
+    from solvers.burst import n_bursts
+
+    space = (int(data["grid"]),) * int(data["ndim"])
+    n_traj = data.get(f"n_{name}")
+    n_traj = None if n_traj is None else int(n_traj)
+    t, k = int(data["n_macro"]), int(data["k"])
+    nb = int(n_bursts(t, int(data["N"])))
+    return dict(
+        macro=(n_traj, t + 1, *space, n_fields),
+        bursts=(n_traj, nb, k + 1, *space, n_fields),
+        burst_start=(nb,),
+        macro_times=(t + 1,),
+    )
+
+
+_DTYPES = dict(macro="float32", bursts="float32", burst_start="int64", macro_times="float64")
+
+
+def verify(
+    path: str, data: Mapping[str, Any], *, exp: str | None = None, profile: str | None = None
+) -> dict[str, Any]:
+    """Check ``path`` fully and return its root attributes, or raise ``DatasetError`` saying what
+    is wrong and naming the command that remakes it.
+
+    Beyond ``check`` (exists, readable, schema version, groups, config hash) this reads every
+    array of every split and checks that the root attributes are all present, that each array
+    has the dtype and shape the data config implies, that ``burst_start`` is the burst schedule,
+    and that each array's SHA-256 matches the one stored at writing. A file that passes is
+    exactly what ``write`` wrote for this config.
+    """
+    from solvers.burst import burst_starts
+
+    attrs = check(path, data, exp=exp, profile=profile)
+    remake = make_command(path, exp, profile, data)
+
+    def damaged(why: str) -> DatasetError:
+        return DatasetError(f"dataset {path} is damaged ({why}); remake it with: {remake}")
+
+    missing = [key for key in ROOT_ATTRS if key not in attrs]
+    if missing:
+        raise damaged(f"missing root attributes {missing}")
+    try:
+        n_fields = len(json.loads(attrs["field_names"]))
+    except (TypeError, ValueError) as error:
+        raise damaged(f"unreadable field_names: {error}") from error
+    try:
+        with h5py.File(path, "r") as f:
+            for name in SPLITS:
+                group = f[name]
+                for key, shape in _expected_shapes(data, name, n_fields).items():
+                    array = group[key][...]
+                    wanted = tuple(
+                        array.shape[i] if s is None and i < array.ndim else s
+                        for i, s in enumerate(shape)
+                    )
+                    if array.dtype != _DTYPES[key] or array.shape != wanted:
+                        raise damaged(
+                            f"{name}/{key} is {array.dtype}{list(array.shape)}, expected "
+                            f"{_DTYPES[key]}{list(wanted)}"
+                        )
+                    if _attr(group.attrs.get(f"sha256_{key}")) != _digest(array):
+                        raise damaged(f"{name}/{key} fails its checksum")
+                    if key == "burst_start" and not np.array_equal(
+                        array, burst_starts(data["n_macro"], data["N"])
+                    ):
+                        raise damaged(f"{name}/burst_start is not the burst schedule")
+    except (OSError, KeyError, ValueError) as error:
+        raise damaged(str(error)) from error
+    return attrs
+
+
 def load(
     path: str, data: Mapping[str, Any], *, exp: str | None = None, profile: str | None = None
 ) -> dict[str, Any]:
@@ -277,7 +428,7 @@ def load(
     wrong-version file.
     """
     attrs = check(path, data, exp=exp, profile=profile)
-    remake = make_command(path, exp, profile)
+    remake = make_command(path, exp, profile, data)
     out: dict[str, Any] = {}
     try:
         with h5py.File(path, "r") as f:

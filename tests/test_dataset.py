@@ -195,3 +195,187 @@ def test_written_file_has_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(data.path).st_mode & 0o777 == 0o666 & ~umask
+
+
+# ----------------------------------------------------------------------------- full verification
+
+
+def _flip(path, array_path, offset=16):
+    with h5py.File(path, "r") as f:
+        start = f[array_path].id.get_offset()
+    with open(path, "r+b") as handle:
+        handle.seek(start + offset)
+        old = handle.read(4)
+        handle.seek(start + offset)
+        handle.write(bytes(b ^ 0xFF for b in old))
+
+
+def test_verify_reads_every_array_where_check_reads_none(tmp_path):
+    data = _data(tmp_path)
+    _write(data)
+    assert dataset.verify(data.path, data)["config_hash"] == dataset.config_hash(data)
+    _flip(data.path, "train/macro")
+    dataset.check(data.path, data)  # the cheap check only reads attributes: it passes
+    with pytest.raises(dataset.DatasetError, match=r"train/macro fails its checksum.*make data"):
+        dataset.verify(data.path, data)
+
+
+def test_verify_refuses_a_missing_attribute_and_a_wrong_shape(tmp_path):
+    data = _data(tmp_path)
+    _write(data)
+    with h5py.File(data.path, "r+") as f:
+        del f.attrs["field_names"]
+    with pytest.raises(dataset.DatasetError, match=r"missing root attributes \['field_names'\]"):
+        dataset.verify(data.path, data)
+    _write(data)
+    with h5py.File(data.path, "r+") as f:  # one trajectory fewer, with a matching checksum
+        macro = f["test/macro"][:-1]
+        del f["test/macro"]
+        f["test"].create_dataset("macro", data=macro)
+        f["test"].attrs["sha256_macro"] = dataset._digest(macro)
+    with pytest.raises(dataset.DatasetError, match=r"test/macro is float32\[1, 9, 32, 1\], exp"):
+        dataset.verify(data.path, data)
+
+
+def test_make_command_names_the_overrides_it_needs(tmp_path):
+    data = kdv.get_config("smoke").data
+    assert (
+        dataset.make_command(data.path, "kdv", "smoke", data) == "make data EXP=kdv PROFILE=smoke"
+    )
+    data.path = str(tmp_path / "my data.h5")
+    data.n_train = 3
+    command = dataset.make_command(data.path, "kdv", "smoke", data)
+    assert command == (
+        "python -m solvers --config experiments/kdv.py:smoke --config.data.n_train=3 "
+        f"'--config.data.path={tmp_path}/my data.h5'"
+    )
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "stale"])
+def test_make_data_regenerates_a_damaged_or_stale_file(tmp_path, monkeypatch, capsys, damage):
+    from solvers.__main__ import make_data
+
+    config = _config("kdv", tmp_path)
+    data = config.data
+    _write(data)
+    if damage == "flip":
+        _flip(data.path, "test/bursts")
+        why = "damaged (test/bursts fails its checksum)"
+    elif damage == "truncate":
+        with open(data.path, "r+b") as handle:
+            handle.truncate(os.path.getsize(data.path) - 100)
+        why = "damaged"
+    else:
+        with h5py.File(data.path, "r+") as f:
+            f.attrs["config_hash"] = "0123456789abcdef"
+        why = "stale"
+
+    class Regenerated(Exception):
+        pass
+
+    def generate(*args, **kwargs):
+        raise Regenerated
+
+    monkeypatch.setattr(burst, "generate_split", generate)
+    with pytest.raises(Regenerated):
+        make_data(config, progress=False)
+    assert f"regenerating {data.path}: dataset {data.path} is {why}" in capsys.readouterr().out
+
+
+def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
+    data = _data(tmp_path)
+    dead = tmp_path / "kdv-smoke.h5.pid999999999.x1.tmp"  # above any pid_max: no such process
+    live = tmp_path / f"kdv-smoke.h5.pid{os.getpid()}.x2.tmp"
+    other = tmp_path / "other.h5.pid999999999.x3.tmp"
+    for path in (dead, live, other):
+        path.write_bytes(b"partial")
+    _write(data)
+    assert sorted(os.listdir(tmp_path)) == sorted(["kdv-smoke.h5", live.name, other.name])
+
+
+# ----------------------------------------------------------------------------- fault injection
+
+
+def _solvers_command(path):
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "solvers",
+        "--config",
+        "experiments/kdv.py:smoke",
+        f"--config.data.path={path}",
+    ]
+
+
+def _arrays_of(path):
+    with h5py.File(path, "r") as f:
+        return {f"{s}/{k}": f[s][k][...] for s in dataset.SPLITS for k in dataset.ARRAYS}
+
+
+def test_generation_killed_at_random_moments_leaves_no_bad_file(tmp_path):
+    """SIGKILL `python -m solvers` at 6 random moments and the instant its temporary file appears
+    (retried until one kill lands in the write): the dataset path then holds nothing or the
+    complete, correct file, never a file that passes the reader's check with other contents; the
+    next run makes the correct file and removes the killed runs' temporaries."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    data = kdv.get_config("smoke").data
+    reference_path = tmp_path / "reference" / "kdv-smoke.h5"
+    t0 = time.perf_counter()
+    subprocess.run(_solvers_command(reference_path), cwd=root, check=True, capture_output=True)
+    full = time.perf_counter() - t0
+    data.path = str(reference_path)
+    dataset.verify(str(reference_path), data)
+    reference = _arrays_of(reference_path)
+
+    directory = tmp_path / "killed"
+    directory.mkdir()
+    path = directory / "kdv-smoke.h5"
+    data.path = str(path)
+    rng = random.Random(9)
+    moments = [rng.uniform(0.05, full) for _ in range(6)] + ["at the temporary file"] * 3
+    in_write = 0  # kills that landed while the file was being written
+    for moment in moments:
+        if moment == "at the temporary file" and in_write:
+            break
+        proc = subprocess.Popen(
+            _solvers_command(path), cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        if moment == "at the temporary file":
+            deadline = time.time() + 120
+            while proc.poll() is None and time.time() < deadline:
+                if any(name.endswith(".tmp") for name in os.listdir(directory)):
+                    break
+                time.sleep(0.002)
+        else:
+            time.sleep(moment)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        in_write += any(name.endswith(".tmp") for name in os.listdir(directory))
+        for name in os.listdir(directory):
+            assert name == path.name or (
+                name.startswith(path.name + ".pid") and name.endswith(".tmp")
+            )
+        if path.exists():
+            try:
+                dataset.verify(str(path), data)
+            except dataset.DatasetError:
+                continue  # refused: fine
+            got = _arrays_of(path)  # passes the check: must be the complete, correct file
+            assert got.keys() == reference.keys()
+            for key, array in reference.items():
+                np.testing.assert_array_equal(got[key], array)
+            path.unlink()  # let the next kill land in a generation again
+
+    assert in_write, "no kill landed while the file was being written"
+    subprocess.run(_solvers_command(path), cwd=root, check=True, capture_output=True)
+    dataset.verify(str(path), data)
+    for key, array in _arrays_of(path).items():
+        np.testing.assert_array_equal(array, reference[key])
+    assert os.listdir(directory) == [path.name]
