@@ -5,6 +5,7 @@ missing dataset, an unknown model and an unknown profile give their promised mes
 import json
 import os
 import pathlib
+import shlex
 import signal
 import subprocess
 import sys
@@ -124,11 +125,20 @@ def test_killed_and_restarted_run_is_bitwise_equal_to_an_uninterrupted_one(tmp_p
     assert "train.lr" in changed.stderr and "--allow_config_change" in changed.stderr
 
 
-def test_missing_dataset_names_the_make_command(tmp_path):
-    result = run(command(tmp_path / "run", tmp_path / "absent.h5"))
+def test_missing_dataset_names_the_command_that_makes_it(tmp_path):
+    """The data path is not the profile's, so `make data` would not help: the message names
+    `python -m solvers` with that path, and running it makes the file the run reads."""
+    path = tmp_path / "absent.h5"
+    result = run(command(tmp_path / "run", path))
     assert result.returncode == 1
-    assert "make data EXP=kdv PROFILE=smoke" in result.stderr
     assert "Traceback" not in result.stderr
+    fix = result.stderr.strip().split("make it with: ")[1]
+    assert fix == (f"python -m solvers --config experiments/kdv.py:smoke --config.data.path={path}")
+    made = run([sys.executable, *shlex.split(fix)[1:]])
+    assert made.returncode == 0, made.stderr[-2000:]
+    config = get_config("smoke")
+    config.data.path = str(path)
+    dataset_lib.verify(str(path), config.data, exp="kdv", profile="smoke")
 
 
 def test_unknown_model_lists_the_valid_ones(tmp_path, data_path):
