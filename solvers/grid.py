@@ -132,6 +132,43 @@ def fourier_resample(u: jax.Array, n_out: int) -> jax.Array:
     return jnp.moveaxis(out, 0, -1).astype(u.dtype)
 
 
+def fourier_interpolate(u: jax.Array, n_out: int) -> jax.Array:
+    """Up-sample a periodic field by zero-padding its spectrum, `(*[n_in]*ndim, C)` to
+    `(*[n_out]*ndim, C)`: the band-limited interpolant, exact at the coarse points.
+
+    Axis by axis (the tensor product of 1D trigonometric interpolants); for even `n_in` the
+    coarse Nyquist mode is split equally between the fine `+n_in/2` and `-n_in/2` modes, so the
+    result is real and `fourier_resample(fourier_interpolate(u, n), n_in) == u` up to round-off.
+    dtype is preserved; `n_out == n_in` returns `u`.
+    """
+    ndim = u.ndim - 1
+    n_in = u.shape[0]
+    if ndim < 1 or any(s != n_in for s in u.shape[:-1]):
+        raise ValueError(f"expected a cubic grid (*[n]*ndim, C), got shape {u.shape}")
+    if n_out < n_in:
+        raise ValueError(f"n_out must be >= {n_in} (interpolation only), got {n_out}")
+    if n_out == n_in:
+        return u
+    out = u
+    for axis in range(ndim):
+        u_hat = jnp.fft.fft(out, axis=axis)
+        take = lambda a, b: jax.lax.slice_in_dim(u_hat, a, b, axis=axis)  # noqa: E731
+        pad_shape = list(u_hat.shape)
+        if n_in % 2:
+            pad_shape[axis] = n_out - n_in
+            parts = [take(0, (n_in + 1) // 2), jnp.zeros(pad_shape, u_hat.dtype)]
+            parts.append(take((n_in + 1) // 2, n_in))
+        else:
+            half = n_in // 2
+            nyquist = 0.5 * take(half, half + 1)
+            pad_shape[axis] = n_out - n_in - 1
+            parts = [take(0, half), nyquist, jnp.zeros(pad_shape, u_hat.dtype), nyquist]
+            parts.append(take(half + 1, n_in))
+        padded = jnp.concatenate(parts, axis=axis)
+        out = jnp.real(jnp.fft.ifft(padded, axis=axis)) * (n_out / n_in)
+    return out.astype(u.dtype)
+
+
 def _truncate_full_axis(u_hat: jax.Array, axis: int, n_in: int, n_out: int) -> jax.Array:
     """Keep modes `0..ceil(n_out/2)-1` and `-(n_out//2)..-1` of an `fftfreq`-ordered axis."""
     n_pos = (n_out + 1) // 2  # modes 0..n_pos-1 (for even n_out, excludes the Nyquist)

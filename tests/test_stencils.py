@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pimrl_jax import stencils
+from solvers import stencils
 
 LENGTH = 3.0
 WAVES = (1, 2, 1)  # wavenumber per axis (in periods per domain)

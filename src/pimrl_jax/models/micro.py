@@ -4,7 +4,7 @@
 
 on a batch of fields `u: (B, *space, C)` (1, 2 or 3 periodic spatial axes, one code path), with
 `δt` in the data's time unit and the grid spacing `dx` in its length unit. The known terms are
-fixed stencils (`pimrl_jax.stencils`), selected by name:
+fixed stencils (`solvers.stencils`, shared with the physics oracle), selected by name:
 
 * `"laplacian"`: c_up · sigmoid(C_c) · Lap(u_c), a bounded learned diffusion coefficient per field
   c (trainable scalars `C: (C,)`, initialised U[-1, 1) as in PeRCNN); Lap is the 4th-order stencil.
@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pimrl_jax import stencils
+from solvers import stencils
 from pimrl_jax.models.conv import PeriodicConv
 
 KNOWN_TERMS = ("laplacian", "dispersion")
