@@ -35,6 +35,7 @@ _DATA = {
         n_macro=8,
         spinup=0.0,
         n_train=2,
+        n_val=1,
         n_test=2,
     ),
     "quick": dict(
@@ -47,6 +48,7 @@ _DATA = {
         n_macro=200,
         spinup=0.0,
         n_train=5,
+        n_val=3,
         n_test=5,
     ),
     "paper": dict(
@@ -59,6 +61,7 @@ _DATA = {
         n_macro=350,
         spinup=0.0,
         n_train=5,
+        n_val=3,
         n_test=10,
     ),
 }

@@ -32,6 +32,7 @@ def model_defaults() -> ConfigDict:
                 hidden=8,  # their output channels
                 init_scale=0.02,  # PeRCNN's small Xavier-uniform scale
                 impl="auto",  # PeriodicConv: "im2col" on CPU, "lax" on GPU/TPU
+                integrator=None,  # None: data.micro_integrator ("euler" | "rk4")
             ),
             macro=dict(
                 features=(8, 16),  # encoder channels; each level halves the grid (stride 2)
@@ -85,6 +86,7 @@ def eval_defaults() -> ConfigDict:
             batch_size=8,  # test trajectories rolled out at once (lower it for large 3D grids)
             n_snapshots=4,  # snapshot times in figures/snapshots.png
             divergence_factor=1e6,  # diverged: NaN/Inf or max-abs > this x max-abs of test data
+            split="test",  # "val" for every choice; "test" only for the final evaluation
         )
     )
 
@@ -109,7 +111,10 @@ def make_config(
     config.experiment = exp
     config.profile = profile
     config.seed = 0
-    config.data = ConfigDict(data)
+    # The micro module's integrator is part of the data config: the closure report and the
+    # stability check of `python -m solvers` are computed for it. Validation trajectories have
+    # their own seed (train 1, test 2 in every experiment).
+    config.data = ConfigDict(dict(dict(micro_integrator="euler", seed_val=3), **data))
     config.data.path = f"data/{exp}-{profile}.h5"
     config.model = model_defaults()
     config.model.macro.update(MACRO_SIZES[profile])

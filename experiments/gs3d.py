@@ -26,6 +26,7 @@ from experiments.common import check_profile, make_config
 
 _DATA = {
     "smoke": dict(
+        length=100.0,
         solver_grid=16,
         grid=8,
         dt=1.0,
@@ -35,9 +36,11 @@ _DATA = {
         n_macro=8,
         spinup=0.0,
         n_train=2,
+        n_val=1,
         n_test=2,
     ),
     "quick": dict(
+        length=50.0,
         solver_grid=48,
         grid=24,
         dt=1.0,
@@ -47,10 +50,12 @@ _DATA = {
         n_macro=100,
         spinup=300.0,
         n_train=2,
+        n_val=2,
         n_test=5,
     ),
     "paper": dict(
-        solver_grid=48,
+        length=100.0,
+        solver_grid=96,
         grid=48,
         dt=0.5,
         substeps=1,
@@ -59,6 +64,7 @@ _DATA = {
         n_macro=375,
         spinup=500.0,
         n_train=3,
+        n_val=1,
         n_test=5,
     ),
 }
@@ -89,7 +95,6 @@ def get_config(profile: str = "quick"):
         system="gray_scott",
         ndim=3,
         coefficients=dict(d_u=0.2, d_v=0.1, f=0.025, kappa=0.055),
-        length=100.0,
         seed_train=1,
         seed_test=2,
         dtype="float64",

@@ -8,8 +8,10 @@ If ``config.data.path`` already holds a valid file for this exact data config it
 0 without regenerating, so ``make train`` can always call it. Valid means fully verified
 (``solvers.dataset.verify``): schema version, config hash, every array's dtype, shape and SHA-256.
 A missing, stale or damaged file is (re)generated, the reason printed: after checking δt's
-forward-Euler stability on the learning grid, it generates every split (float64 solver,
-progress bar, NaN/Inf check) and writes the file atomically (a temporary file, then a rename;
+stability on the learning grid (for the micro module's integrator), it generates every split
+(train, val, test; float64 solver, progress bar, NaN/Inf check), computes the closure report
+(`solvers.closure`) on the validation split, prints its one-line summary, and writes the file
+atomically (a temporary file, then a rename;
 temporaries of killed runs are removed).
 """
 
@@ -44,7 +46,7 @@ def _size(path: str) -> str:
 
 def make_data(config, force: bool = False, progress: bool = True, chunk: int | None = None) -> str:
     """Generate and write the dataset of ``config`` unless a current one exists; return its path."""
-    from solvers import burst, dataset, stability, systems
+    from solvers import burst, closure, dataset, stability, systems
 
     data, path = config.data, config.data.path
     exp, profile = config.get("experiment"), config.get("profile")
@@ -71,6 +73,9 @@ def make_data(config, force: bool = False, progress: bool = True, chunk: int | N
                 f"{path} is up to date (config hash {dataset.config_hash(data)}, every array "
                 "verified against its checksum); nothing to do (--force regenerates it)"
             )
+            stored = dataset.load(path, data, exp=exp, profile=profile)["closure"]
+            if stored is not None:
+                print(f"{exp}:{profile} {closure.one_line(stored)} [{stored['split']}]")
             return path
     t0 = time.perf_counter()
     splits = {}
@@ -79,8 +84,23 @@ def make_data(config, force: bool = False, progress: bool = True, chunk: int | N
             data, data[f"seed_{name}"], data[f"n_{name}"], progress, chunk=chunk, split=name
         )
     seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = dict(closure.closure_report(data, splits["val"][0]), split="val")
+    closure_seconds = time.perf_counter() - t0
+    print(
+        f"{exp}:{profile} {closure.one_line(report)} "
+        f"[val, {splits['val'][0].shape[0]} trajectories, {closure_seconds:.1f} s]"
+    )
     system = systems.get_system(data.system, data.ndim, **dict(data.coefficients))
-    dataset.write(path, data, splits, system.field_names, generation_seconds=seconds)
+    dataset.write(
+        path,
+        data,
+        splits,
+        system.field_names,
+        closure=report,
+        generation_seconds=seconds,
+        closure_seconds=closure_seconds,
+    )
     shapes = ", ".join(
         f"{name} macro {m.shape} bursts {b.shape}" for name, (m, b) in splits.items()
     )

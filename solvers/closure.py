@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 CRITERION = {"r_state_max": 0.2, "r_oracle_max": 0.5, "r_oracle_median": 0.25}

@@ -3,12 +3,20 @@
 One file per experiment and profile (``data/<exp>-<profile>.h5``)::
 
     /                     attributes: see ``ROOT_ATTRS`` (everything needed to interpret the data)
-    /train, /test         groups, one per split, each with
+    /train, /val, /test   groups, one per split (each with its own seed), each with
         macro        (traj, T+1, *grid, C)         float32  u(t_j), t_j = j·Δt, j = 0..T
         bursts       (traj, n_bursts, k+1, *grid, C) float32  u(t_j + i·δt), i = 0..k, per burst
         burst_start  (n_bursts,)                    int64    macro index j of each burst
         macro_times  (T+1,)                         float64  t_j
       attributes: seed, n_traj
+    /closure              optional: the closure report of one split (``solvers.closure``)
+        r_state      (traj, S)   float64  r_state at the macro steps ``state_steps``
+        r_oracle     (traj, T)   float64  r_oracle at every macro step
+        state_steps  (S,)        int64
+      attributes: split, integrator, summary (JSON: max/median, faithful)
+
+The validation split is for every choice (training budgets, learning rates, the profiles
+themselves); the test split is touched only by the final evaluation.
 
 Fields are stored as float32, the precision the models train in: the solver runs in float64
 (reference quality), and float32 rounding (relative 6e-8) is far below any model's error while
@@ -32,8 +40,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 1
-SPLITS = ("train", "test")
+SCHEMA_VERSION = 2  # 2: a validation split and the closure report
+SPLITS = ("train", "val", "test")
 ARRAYS = ("macro", "bursts", "burst_start", "macro_times")
 ROOT_ATTRS = (
     "schema_version",
@@ -53,11 +61,14 @@ ROOT_ATTRS = (
     "n_bursts",
     "spinup",
     "seed_train",
+    "seed_val",
     "seed_test",
     "n_train",
+    "n_val",
     "n_test",
     "solver",
     "field_names",
+    "micro_integrator",
     "generation_dtype",
     "stored_dtype",
     "data_config",
@@ -193,11 +204,14 @@ def root_attrs(data: Mapping[str, Any], field_names, **extra) -> dict[str, Any]:
         n_bursts=int(n_bursts(data["n_macro"], data["N"])),
         spinup=float(data["spinup"]),
         seed_train=int(data["seed_train"]),
+        seed_val=int(data["seed_val"]),
         seed_test=int(data["seed_test"]),
         n_train=int(data["n_train"]),
+        n_val=int(data["n_val"]),
         n_test=int(data["n_test"]),
         solver=SOLVER,
         field_names=json.dumps(list(field_names)),
+        micro_integrator=str(data.get("micro_integrator", "euler")),
         generation_dtype=str(data["dtype"]),
         stored_dtype="float32",
         data_config=config_json(data),
@@ -259,11 +273,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+CLOSURE_ARRAYS = ("r_state", "r_oracle", "state_steps")
+
+
 def write(
-    path: str, data: Mapping[str, Any], splits: Mapping[str, tuple], field_names, **extra_attrs
+    path: str,
+    data: Mapping[str, Any],
+    splits: Mapping[str, tuple],
+    field_names,
+    *,
+    closure: Mapping[str, Any] | None = None,
+    **extra_attrs,
 ) -> None:
-    """Write ``splits = {"train": (macro, bursts), "test": (macro, bursts)}`` to ``path``,
-    atomically (temporary file in the same directory, then ``os.replace``)."""
+    """Write ``splits = {"train": (macro, bursts), "val": …, "test": …}`` and, if given, the
+    closure report (``solvers.closure.closure_report`` plus ``"split"``) to ``path``, atomically
+    (temporary file in the same directory, then ``os.replace``)."""
     if set(splits) != set(SPLITS):
         raise ValueError(f"need exactly the splits {SPLITS}, got {tuple(splits)}")
     directory = os.path.dirname(os.path.abspath(path))
@@ -284,6 +308,8 @@ def write(
                 for key, array in split_arrays(data, macro, bursts).items():
                     group.create_dataset(key, data=array)
                     group.attrs[f"sha256_{key}"] = _digest(array)
+            if closure is not None:
+                _write_closure(f, closure)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         # mkstemp makes the file private (0600); give it the permissions of a normal new file.
@@ -295,6 +321,37 @@ def write(
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _write_closure(f: h5py.File, report: Mapping[str, Any]) -> None:
+    from solvers.closure import summarize
+
+    group = f.create_group("closure")
+    for key in CLOSURE_ARRAYS:
+        array = np.asarray(report[key], np.int64 if key == "state_steps" else np.float64)
+        group.create_dataset(key, data=array)
+        group.attrs[f"sha256_{key}"] = _digest(array)
+    group.attrs["split"] = str(report["split"])
+    group.attrs["integrator"] = str(report["integrator"])
+    group.attrs["summary"] = json.dumps(summarize(report), sort_keys=True)
+
+
+def read_closure(f: h5py.File) -> dict[str, Any] | None:
+    """The closure report stored in an open file (arrays checked against their SHA-256), or None
+    if it has none. Raises ValueError on a checksum mismatch."""
+    if "closure" not in f:
+        return None
+    group = f["closure"]
+    report: dict[str, Any] = {}
+    for key in CLOSURE_ARRAYS:
+        array = group[key][...]
+        if _attr(group.attrs.get(f"sha256_{key}")) != _digest(array):
+            raise ValueError(f"closure/{key} fails its checksum")
+        report[key] = array
+    report["split"] = _attr(group.attrs["split"])
+    report["integrator"] = _attr(group.attrs["integrator"])
+    report["summary"] = json.loads(_attr(group.attrs["summary"]))
+    return report
 
 
 # ----------------------------------------------------------------------------- reading
@@ -410,6 +467,7 @@ def verify(
                         array, burst_starts(data["n_macro"], data["N"])
                     ):
                         raise damaged(f"{name}/burst_start is not the burst schedule")
+            read_closure(f)
     except (OSError, KeyError, ValueError) as error:
         raise damaged(str(error)) from error
     return attrs
@@ -420,7 +478,8 @@ def load(
 ) -> dict[str, Any]:
     """Read a dataset made for data config ``data``.
 
-    Returns ``{"train": {...}, "test": {...}, "attrs": {...}}``; each split holds numpy arrays
+    Returns ``{"train": {...}, "val": {...}, "test": {...}, "closure": {...} or None,
+    "attrs": {...}}``; each split holds numpy arrays
     ``macro (traj, T+1, *grid, C)`` and ``bursts (traj, n_bursts, k+1, *grid, C)`` as float32,
     ``burst_start (n_bursts,)`` int64 and ``macro_times (T+1,)`` float64. ``attrs`` has the root
     attributes, with ``coefficients`` and ``field_names`` decoded from JSON. Raises
@@ -442,6 +501,7 @@ def load(
                             f"remake it with: {remake}"
                         )
                 out[name] = arrays
+            out["closure"] = read_closure(f)
     except (OSError, KeyError, ValueError) as error:
         raise DatasetError(
             f"dataset {path} is damaged ({error}); remake it with: {remake}"

@@ -5,9 +5,9 @@ at the small step δt. Forward Euler is the paper's scheme and the default; clas
 option for dispersive systems (KdV), whose stencil eigenvalues lie on the imaginary axis, where
 forward Euler amplifies every mode (|1 + iy| > 1) and RK4 is stable up to |y| ≤ 2√2.
 
-    integrator   one step                                         stability on the real / imaginary axis
-    euler        u + δt f(u)                                      [-2, 0] / none
-    rk4          u + δt (k1 + 2 k2 + 2 k3 + k4) / 6 (classical)   [-2.785, 0] / |y| ≤ 2.828
+    integrator   one step                              stable on the real / imaginary axis
+    euler        u + δt f(u)                           [-2, 0] / nowhere but 0
+    rk4          u + δt (k1 + 2 k2 + 2 k3 + k4) / 6    [-2.785, 0] / |y| ≤ 2.828
 """
 
 from __future__ import annotations

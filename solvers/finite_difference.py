@@ -51,7 +51,7 @@ def right_hand_side(system: systems.System, dx: float) -> Callable:
         alpha, beta = c["alpha"], c["beta"]
 
         def fn(u):
-            d = jnp.asarray([c["d_u"], c["d_v"]], u.dtype)
+            d = jnp.asarray([c["d_u"], c["d_v"]], u.dtype).reshape((1,) * (u.ndim - 1) + (2,))
             a, b = u[..., :1], u[..., 1:]
             reaction = jnp.concatenate([a - a**3 - b + alpha, beta * (a - b)], axis=-1)
             return d * stencils.laplacian(u, dx) + reaction
@@ -61,7 +61,7 @@ def right_hand_side(system: systems.System, dx: float) -> Callable:
         f, kappa = c["f"], c["kappa"]
 
         def gray_scott(u):
-            d = jnp.asarray([c["d_u"], c["d_v"]], u.dtype)
+            d = jnp.asarray([c["d_u"], c["d_v"]], u.dtype).reshape((1,) * (u.ndim - 1) + (2,))
             a, b = u[..., :1], u[..., 1:]
             uvv = a * b * b
             reaction = jnp.concatenate([-uvv + f * (1.0 - a), uvv - (f + kappa) * b], axis=-1)

@@ -152,7 +152,10 @@ def fourier_interpolate(u: jax.Array, n_out: int) -> jax.Array:
     out = u
     for axis in range(ndim):
         u_hat = jnp.fft.fft(out, axis=axis)
-        take = lambda a, b: jax.lax.slice_in_dim(u_hat, a, b, axis=axis)  # noqa: E731
+
+        def take(a, b, u_hat=u_hat, axis=axis):
+            return jax.lax.slice_in_dim(u_hat, a, b, axis=axis)
+
         pad_shape = list(u_hat.shape)
         if n_in % 2:
             pad_shape[axis] = n_out - n_in

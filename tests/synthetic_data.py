@@ -67,6 +67,7 @@ def write_synthetic(config, path: str, motion: str = "travel") -> str:
     diffusivity = 0.1 * float(np.min(micro.c_up)) if heat else 0.0
     splits = {
         "train": _split(data, int(data.n_train), int(data.seed_train), n_fields, diffusivity),
+        "val": _split(data, int(data.n_val), int(data.seed_val), n_fields, diffusivity),
         "test": _split(data, int(data.n_test), int(data.seed_test), n_fields, diffusivity),
     }
     dataset_lib.write(path, data, splits, names)

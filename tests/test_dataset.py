@@ -29,7 +29,11 @@ def _arrays(data, n_traj, seed=0):
 
 
 def _write(data):
-    splits = {"train": _arrays(data, data.n_train, 0), "test": _arrays(data, data.n_test, 1)}
+    splits = {
+        "train": _arrays(data, data.n_train, 0),
+        "val": _arrays(data, data.n_val, 2),
+        "test": _arrays(data, data.n_test, 1),
+    }
     dataset.write(data.path, data, splits, ["u"])
     return splits
 
@@ -116,7 +120,7 @@ def test_wrong_schema_version_is_refused(tmp_path):
 def test_failed_write_leaves_nothing(tmp_path):
     data = _data(tmp_path)
     macro, bursts = _arrays(data, 2)
-    bad = {"train": (macro, bursts), "test": (macro[:, :-1], bursts)}  # wrong T
+    bad = {"train": (macro, bursts), "val": (macro, bursts), "test": (macro[:, :-1], bursts)}
     with pytest.raises(ValueError, match="do not match the data config"):
         dataset.write(data.path, data, bad, ["u"])
     assert os.listdir(tmp_path) == []

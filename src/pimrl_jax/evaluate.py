@@ -176,7 +176,8 @@ def _divergence_record(first_bad, finite, times, dt_macro, bound) -> dict:
 
 
 def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict | None = None):
-    """Evaluate `model` with `params` on `dataset["test"]`; write results and figures to `workdir`.
+    """Evaluate `model` with `params` on `dataset[config.eval.split]` (default "test"; "val" for
+    every choice made before the final evaluation); write results and figures to `workdir`.
 
     Args:
       config: the run's `ConfigDict` (reads `eval.batch_size`, `eval.hct_threshold`,
@@ -192,7 +193,13 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
       `{"rmse", "mae", "hct", "hct_count", "diverged", "divergence_step", "figures",
       "results_path"}`; `rmse`/`mae` are None for a diverged model (see the module docstring).
     """
-    test = dataset["test"]
+    split = str(config.eval.get("split", "test"))
+    if split not in dataset:
+        valid = [
+            name for name in dataset if isinstance(dataset[name], dict) and "macro" in dataset[name]
+        ]
+        raise ValueError(f"eval.split={split!r} is not a split of the dataset; valid: {valid}")
+    test = dataset[split]
     macro = np.asarray(test["macro"], np.float32)
     n_test, n_steps = macro.shape[0], macro.shape[1] - 1
     if n_steps < 1:
@@ -276,6 +283,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
         "divergence": divergence,
         "horizon": {"n_steps": n_steps, "dt_macro": dt_macro, "time": n_steps * dt_macro},
         "n_test": n_test,
+        "split": split,
         "curves": curves,
         "per_trajectory": {
             "rmse": per_traj_rmse,

@@ -70,7 +70,7 @@ def run(
     import numpy as np
 
     from pimrl_jax import train as train_lib
-    from pimrl_jax.models.registry import build_model
+    from pimrl_jax.models.registry import REFERENCES, build_model
     from solvers import dataset as dataset_lib
 
     workdir = pathlib.Path(workdir)
@@ -98,8 +98,12 @@ def run(
 
     src_config, src_workdir = _source(config, workdir, model)
     src_model = model if src_config is config else build_model(src_config)
+    train_time = None
     try:
-        if mode == "train":
+        if model.name in REFERENCES:
+            print(f"{model.name} is a reference model: no parameters, nothing to train")
+            params = {}
+        elif mode == "train":
             if src_workdir != workdir:
                 print(f"{model.name} evaluates the {src_model.name} run in {src_workdir}")
             info = train_lib.train(
@@ -110,7 +114,7 @@ def run(
                 allow_config_change=allow_config_change,
                 progress=progress,
             )
-            params = info.params
+            params, train_time = info.params, info.train_seconds
             print(
                 f"training done: {info.final_step} steps in {src_workdir / 'checkpoints'}"
                 + (f" (resumed from step {info.resumed_from})" if info.resumed_from else "")
@@ -129,22 +133,21 @@ def run(
     ) as error:
         _fail(str(error))
     # Training time summed over resumed invocations (a rerun of a finished run adds nothing).
-    train_time = info.train_seconds if mode == "train" else None
     if not evaluate:
         return None
 
     from pimrl_jax.evaluate import evaluate as evaluate_fn
 
-    extra = {"train_time_s": train_time} if mode == "train" else None
+    extra = {"train_time_s": train_time} if train_time is not None else None
     summary = evaluate_fn(config, model, params, dataset, str(workdir), extra=extra)
-    test = np.asarray(dataset["test"]["macro"], np.float64)
+    test = np.asarray(dataset[config.eval.get("split", "test")]["macro"], np.float64)
     persistence = float(np.sqrt(np.mean(np.square(test[:, 1:] - test[:, :1]))))
 
     def fmt(x):
         return "n/a" if x is None else f"{x:.4g}"
 
     print(
-        f"test set: RMSE {fmt(summary['rmse'])}  MAE {fmt(summary['mae'])}  "
+        f"{config.eval.get('split', 'test')} set: RMSE {fmt(summary['rmse'])}  MAE {fmt(summary['mae'])}  "
         f"HCT {fmt(summary['hct'])}  (persistence u_t = u_0: RMSE {persistence:.4g})"
     )
     if summary.get("diverged"):

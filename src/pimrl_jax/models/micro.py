@@ -1,6 +1,9 @@
-"""The micro module: one forward-Euler step of a PeRCNN Π-block at the small step δt.
+"""The micro module: one explicit step of a PeRCNN Π-block at the small step δt.
 
-    u_{n+1} = u_n + δt · ( known(u_n) + Π(u_n) )
+    u_{n+1} = u_n + δt · ( known(u_n) + Π(u_n) )              (forward Euler, the default)
+
+or, with `integrator="rk4"`, one classical Runge–Kutta step of `du/dt = known(u) + Π(u)`
+(`solvers.explicit`; for dispersive known terms such as KdV's, where Euler amplifies every mode).
 
 on a batch of fields `u: (B, *space, C)` (1, 2 or 3 periodic spatial axes, one code path), with
 `δt` in the data's time unit and the grid spacing `dx` in its length unit. The known terms are
@@ -27,8 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from solvers import stencils
 from pimrl_jax.models.conv import PeriodicConv
+from solvers import stencils
+from solvers.explicit import check_integrator, explicit_step
+from solvers.stability import DIFFUSION_BOUNDS
 
 KNOWN_TERMS = ("laplacian", "dispersion")
 # Largest |eigenvalue| · dx^2 of the 1D 4th-order Laplacian stencil (at the Nyquist mode):
@@ -36,15 +41,17 @@ KNOWN_TERMS = ("laplacian", "dispersion")
 _LAPLACIAN_SPECTRAL_RADIUS = 16.0 / 3.0
 
 
-def euler_diffusion_bound(dx: float | Sequence[float], c_up: float) -> float:
-    """Largest δt for which forward Euler on c_up · Lap(u) (4th-order stencil) is stable.
+def euler_diffusion_bound(
+    dx: float | Sequence[float], c_up: float, integrator: str = "euler"
+) -> float:
+    """Largest δt for which the integrator on c_up · Lap(u) (4th-order stencil) is stable.
 
-    The step multiplies the Nyquist mode by 1 - δt · c_up · Σ_a 16/(3 dx_a²); stability needs
-    this factor ≥ -1, i.e. δt ≤ 2 / (c_up · Σ_a 16/(3 dx_a²)).
+    Forward Euler multiplies the Nyquist mode by 1 - δt · c_up · Σ_a 16/(3 dx_a²); stability
+    needs this factor ≥ -1, i.e. δt ≤ 2 / (c_up · Σ_a 16/(3 dx_a²)); RK4 allows 2.785 for 2.
     """
     spacing = dx if isinstance(dx, Sequence) else (dx,)
     rate = sum(_LAPLACIAN_SPECTRAL_RADIUS / float(d) ** 2 for d in spacing)
-    return 2.0 / (float(c_up) * rate)
+    return DIFFUSION_BOUNDS[check_integrator(integrator)] / (float(c_up) * rate)
 
 
 def scaled_xavier_uniform(scale: float, fan_out: int | None = None):
@@ -82,6 +89,8 @@ class MicroStep(nn.Module):
         channels.
       init_scale: multiplies PeRCNN's Xavier-uniform initialisation.
       impl: PeriodicConv implementation ("auto" | "im2col" | "lax").
+      integrator: "euler" (the paper's) or "rk4" (`solvers.explicit`); RK4 evaluates the
+        right-hand side, Π-block included, four times per step with the same parameters.
     """
 
     dx: float | Sequence[float]
@@ -93,6 +102,7 @@ class MicroStep(nn.Module):
     hidden: int = 8
     init_scale: float = 0.02
     impl: str = "auto"
+    integrator: str = "euler"
 
     @nn.compact
     def __call__(self, u: jnp.ndarray) -> jnp.ndarray:
@@ -102,43 +112,59 @@ class MicroStep(nn.Module):
         if unknown:
             raise ValueError(f"unknown known_terms {unknown}; valid: {', '.join(KNOWN_TERMS)}")
         lane = (1,) * (ndim + 1) + (fields,)  # broadcasts a per-field vector over (B, *space)
+        check_integrator(self.integrator)
 
-        rhs = self._pi(u, fields)
+        pi = self._pi(u, fields)
+        diffusivity = None
         if "laplacian" in self.known_terms:
             c_up = np.broadcast_to(np.asarray(self.c_up, np.float32), (fields,))
-            bound = euler_diffusion_bound(_spacing(self.dx, ndim), float(c_up.max()))
+            spacing = _spacing(self.dx, ndim)
+            bound = euler_diffusion_bound(spacing, float(c_up.max()), self.integrator)
             if self.dt > bound:
                 raise ValueError(
-                    f"micro step dt={self.dt} is unstable for forward Euler with the learned "
+                    f"micro step dt={self.dt} is unstable for {self.integrator} with the learned "
                     f"diffusion bounded by c_up={self.c_up}: need dt <= {bound:.4g} "
-                    f"(= 2 dx^2 / (c_up * ndim * 16/3) for the 4th-order Laplacian)"
+                    f"(= {DIFFUSION_BOUNDS[self.integrator]:.4g} dx^2 / (c_up * ndim * 16/3) "
+                    "for the 4th-order Laplacian)"
                 )
             coeff_logit = self.param("C", uniform_range(-1.0, 1.0), (fields,), jnp.float32)
-            diffusivity = jnp.asarray(c_up) * jax.nn.sigmoid(coeff_logit)
-            rhs = rhs + diffusivity.reshape(lane) * stencils.laplacian(u, self.dx)
-        if "dispersion" in self.known_terms:
-            rhs = rhs - stencils.third_derivative(u, self.dx, axis=0)
-        return u + self.dt * rhs
+            diffusivity = (jnp.asarray(c_up) * jax.nn.sigmoid(coeff_logit)).reshape(lane)
 
-    def _pi(self, u: jnp.ndarray, fields: int) -> jnp.ndarray:
-        """Π(u) for every field at once: (B, *space, C) -> (B, *space, C)."""
+        def rhs(v):
+            out = pi(v)
+            if diffusivity is not None:
+                out = out + diffusivity * stencils.laplacian(v, self.dx)
+            if "dispersion" in self.known_terms:
+                out = out - stencils.third_derivative(v, self.dx, axis=0)
+            return out
+
+        return explicit_step(rhs, u, self.dt, self.integrator)
+
+    def _pi(self, u: jnp.ndarray, fields: int):
+        """The function Π: (B, *space, C) -> (B, *space, C), every field at once; its parameters
+        are created here (shaped by `u`) and shared by every call of the returned function."""
         width = fields * self.n_conv * self.hidden
         ksize_fan_out = self.kernel ** (u.ndim - 2) * self.hidden
-        parallel = PeriodicConv(
+        parallel_convs = PeriodicConv(
             width,
             self.kernel,
             kernel_init=scaled_xavier_uniform(self.init_scale, fan_out=ksize_fan_out),
             impl=self.impl,
             name="pi_convs",
-        )(u)
-        parallel = parallel.reshape((*u.shape[:-1], fields, self.n_conv, self.hidden))
-        product = jnp.prod(parallel, axis=-2)  # (B, *space, C, hidden)
+        )
         # One 1x1 conv hidden -> 1 per field: fan_in = hidden, fan_out = 1.
         limit = self.init_scale * math.sqrt(6.0 / (self.hidden + 1))
         w_out = self.param("pi_out_kernel", uniform_range(-limit, limit), (fields, self.hidden))
         b_out = self.param("pi_out_bias", nn.initializers.zeros_init(), (fields,))
-        out = jnp.einsum("...ch,ch->...c", product, w_out)
-        return out + b_out.reshape((1,) * (u.ndim - 1) + (fields,))
+
+        def pi(v):
+            parallel = parallel_convs(v)
+            parallel = parallel.reshape((*v.shape[:-1], fields, self.n_conv, self.hidden))
+            product = jnp.prod(parallel, axis=-2)  # (B, *space, C, hidden)
+            out = jnp.einsum("...ch,ch->...c", product, w_out)
+            return out + b_out.reshape((1,) * (v.ndim - 1) + (fields,))
+
+        return pi
 
 
 def _spacing(dx, ndim: int) -> tuple[float, ...]:

@@ -11,6 +11,13 @@
 | convlstm | {"macro"} | macro module alone | None |
 | fno | {"fno"} | FNO, autoregressive at Δt | None |
 | crop | {"crop"} | CROP, autoregressive at Δt | None |
+| persistence | {} (no training) | u_j = u_0 for every j | None |
+| oracle | {} (no training) | k steps of the true PDE in the micro module's form per Δt | same |
+
+The two reference rows (benchmarks.md) have no parameters and no training: `persistence` is the
+floor every model must beat; `oracle` (`solvers.finite_difference`: the micro module's stencils
+and integrator at δt with the true coefficients) shows what exact physics alone achieves on the
+learning grid.
 """
 
 import dataclasses
@@ -26,7 +33,9 @@ from pimrl_jax import cycle
 from pimrl_jax.models.macro import MacroStep
 from pimrl_jax.models.micro import MicroStep
 
-MODELS: tuple[str, ...] = ("pimrl", "pimrl_nomp", "percnn", "convlstm", "fno", "crop")
+LEARNED: tuple[str, ...] = ("pimrl", "pimrl_nomp", "percnn", "convlstm", "fno", "crop")
+REFERENCES: tuple[str, ...] = ("persistence", "oracle")
+MODELS: tuple[str, ...] = LEARNED + REFERENCES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +76,7 @@ def micro_module(config: ml_collections.ConfigDict) -> MicroStep:
         hidden=int(m.hidden),
         init_scale=float(m.init_scale),
         impl=m.get("impl", "auto"),
+        integrator=m.get("integrator") or config.data.get("micro_integrator", "euler"),
     )
 
 
@@ -101,6 +111,9 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
     name = check_name(config.model.name)
     remat = bool(config.model.get("remat", False))
     k, N = int(config.data.k), int(config.data.N)
+
+    if name in REFERENCES:
+        return _reference_model(name, config)
 
     if name in ("fno", "crop"):
         module = _operator_module(name, config)
@@ -171,3 +184,32 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
         return frames[:, :n_steps]
 
     return Model(name, init, rollout, micro_rollout, "pimrl" if name == "pimrl_nomp" else name)
+
+
+def _reference_model(name: str, config: ml_collections.ConfigDict) -> Model:
+    """`persistence` or `oracle`: no parameters (`init` returns `{}`), nothing to train."""
+
+    def init(key, u_sample):
+        del key, u_sample
+        return {}
+
+    if name == "persistence":
+
+        def rollout(params, u0, n_steps):
+            u0 = _f32(u0)
+            return jnp.broadcast_to(u0[:, None], (u0.shape[0], n_steps, *u0.shape[1:]))
+
+        return Model(name, init, rollout, None, name)
+
+    from solvers import finite_difference
+
+    step = finite_difference.micro_form_step_of(config.data)
+    k = int(config.data.k)
+
+    def micro_rollout(params, u0, n_micro):
+        return cycle.micro_rollout(lambda p, u: step(u), params, _f32(u0), n_micro, False)
+
+    def rollout(params, u0, n_steps):
+        return cycle.strided_micro_rollout(lambda p, u: step(u), params, _f32(u0), n_steps, k)
+
+    return Model(name, init, rollout, micro_rollout, name)
