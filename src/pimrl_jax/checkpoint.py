@@ -9,21 +9,83 @@ A checkpoint at step s holds two items:
 
 Orbax writes into a temporary directory and renames it when the write is complete, so a process
 killed mid-save leaves no half checkpoint behind: `latest_step` only sees finished ones.
+
+Verification. `save` stores in `meta` a SHA-256 `digest` of the state as copied to host memory
+(every leaf's dtype, shape and bytes, in tree order) and a `structure` hash (leaf paths, shapes,
+dtypes). `restore` checks that the structure the caller expects is the saved one (else a
+`CheckpointStructureError`: other code or config), then restores and recomputes the digest: a
+mismatch, an unreadable file or a missing item raise `CheckpointDamagedError` with the step and
+path. `set_aside` moves a damaged checkpoint to `<directory>.damaged/<step>` (never deletes it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pathlib
+import sys
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
 
+class CheckpointDamagedError(RuntimeError):
+    """A checkpoint that cannot be restored as saved: digest mismatch, unreadable file, missing
+    item. `step` and `path` say which."""
+
+    def __init__(self, step: int, path: pathlib.Path, reason: str):
+        super().__init__(f"the checkpoint at step {step} ({path}) is damaged: {reason}")
+        self.step, self.path, self.reason = step, path, reason
+
+
+class CheckpointStructureError(ValueError):
+    """The state saved at a step has another tree, shapes or dtypes than the one asked for."""
+
+
+def tree_digest(tree) -> str:
+    """SHA-256 over every leaf's dtype, shape and bytes, in tree order."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{array.dtype.str}{array.shape}".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
+
+
+def tree_structure(tree) -> str:
+    """SHA-256 of the leaves' paths, shapes and dtypes (of arrays or `ShapeDtypeStruct`s)."""
+    h = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        h.update(
+            f"{jax.tree_util.keystr(path)}:{np.dtype(leaf.dtype).str}{tuple(leaf.shape)};".encode()
+        )
+    return h.hexdigest()
+
+
+def _drop_closed_loop_noise() -> None:
+    """After a failed restore, tensorstore reads still in flight call back into orbax's event loop,
+    which is closed by then; each prints a 'RuntimeError: Event loop is closed' traceback through
+    `sys.unraisablehook`. Drop exactly those; everything else goes to the previous hook."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_drops_closed_loop_noise", False):
+        return
+
+    def hook(unraisable):
+        value = unraisable.exc_value
+        if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._drops_closed_loop_noise = True
+    sys.unraisablehook = hook
+
+
 class Checkpoints:
     """A `CheckpointManager` over `directory` with items `state` and `meta`."""
 
     def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3):
+        _drop_closed_loop_noise()
         self.directory = pathlib.Path(directory).resolve()
         self._manager = ocp.CheckpointManager(
             self.directory,
@@ -42,8 +104,10 @@ class Checkpoints:
 
     def save(self, step: int, state, meta: dict) -> None:
         """Save asynchronously. The state is first copied to host memory so the caller may
-        donate its device buffers to the next train step while orbax is still writing."""
+        donate its device buffers to the next train step while orbax is still writing; the
+        digest and structure of that copy go into `meta`."""
         host_state = jax.tree.map(lambda x: np.array(x, copy=True), state)
+        meta = dict(meta, digest=tree_digest(host_state), structure=tree_structure(host_state))
         self._manager.save(
             step,
             args=ocp.args.Composite(
@@ -51,18 +115,62 @@ class Checkpoints:
             ),
         )
 
-    def restore_meta(self, step: int) -> dict:
-        return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
-            "meta"
-        ]
+    def step_path(self, step: int) -> pathlib.Path:
+        return self.directory / str(step)
 
-    def restore(self, step: int, abstract_state):
+    def restore_meta(self, step: int) -> dict:
+        """The `meta` item saved at `step`; `CheckpointDamagedError` when it is missing or
+        unreadable."""
+        try:
+            meta = self._manager.restore(
+                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            )["meta"]
+        except Exception as error:  # missing item, bad JSON, unreadable file
+            raise CheckpointDamagedError(step, self.step_path(step), _first_line(error)) from error
+        if not isinstance(meta, dict) or "stage" not in meta:
+            raise CheckpointDamagedError(step, self.step_path(step), f"meta item reads {meta!r}")
+        return meta
+
+    def restore(self, step: int, abstract_state, meta: dict | None = None):
         """Restore the state saved at `step` into the structure, shapes and dtypes of
-        `abstract_state` (e.g. from `jax.eval_shape`)."""
-        restored = self._manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-        )
-        return restored["state"]
+        `abstract_state` (e.g. from `jax.eval_shape`) and verify it against the digest in its
+        `meta`. Raises `CheckpointStructureError` when `abstract_state` is not what was saved,
+        `CheckpointDamagedError` when the saved state cannot be read back exactly. A checkpoint
+        saved before digests were recorded is restored unverified (errors then raise as
+        `CheckpointStructureError`: there is nothing to tell damage from another structure)."""
+        meta = self.restore_meta(step) if meta is None else meta
+        path = self.step_path(step)
+        saved = meta.get("structure")
+        if saved is not None and saved != tree_structure(abstract_state):
+            raise CheckpointStructureError(
+                "its state has other leaves, shapes or dtypes than the current model's"
+            )
+        try:
+            restored = self._manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+            )["state"]
+        except Exception as error:
+            if saved is None:
+                raise CheckpointStructureError(_first_line(error)) from error
+            raise CheckpointDamagedError(step, path, _first_line(error)) from error
+        if "digest" in meta and tree_digest(restored) != meta["digest"]:
+            raise CheckpointDamagedError(
+                step, path, "the restored state does not match the digest saved with it"
+            )
+        return restored
+
+    def set_aside(self, step: int) -> pathlib.Path:
+        """Move the checkpoint at `step` out of the managed directory, to
+        `<directory>.damaged/<step>` (`<step>-1`, … when taken); return the new path."""
+        target_dir = self.directory.with_name(self.directory.name + ".damaged")
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target, n = target_dir / str(step), 0
+        while target.exists():
+            n += 1
+            target = target_dir / f"{step}-{n}"
+        os.replace(self.step_path(step), target)
+        self._manager.reload()
+        return target
 
     def wait_until_finished(self) -> None:
         self._manager.wait_until_finished()
@@ -70,3 +178,8 @@ class Checkpoints:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]

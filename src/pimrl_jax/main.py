@@ -128,6 +128,7 @@ def run(
     except (
         train_lib.ConfigMismatchError,
         train_lib.CheckpointMismatchError,
+        train_lib.CheckpointDamagedError,
         train_lib.NonFiniteLossError,
         FileNotFoundError,
     ) as error:

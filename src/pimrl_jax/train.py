@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import json
 import pathlib
+import sys
 import time
 from collections.abc import Callable
 
@@ -38,7 +39,7 @@ import numpy as np
 import optax
 
 from pimrl_jax import data as data_lib
-from pimrl_jax.checkpoint import Checkpoints
+from pimrl_jax.checkpoint import CheckpointDamagedError, Checkpoints, CheckpointStructureError
 
 STAGE_NAMES = {1: "micro", 2: "macro"}
 # Fields that may change between a run and its resumption: they do not change what is trained.
@@ -369,18 +370,48 @@ def _abstract(tree):
 
 
 def _restore(ckpts: Checkpoints, step: int, model, config, sample):
-    """The state saved at `step`, restored into the structure the current model/config build;
-    a CheckpointMismatchError when they no longer match it (other code or config)."""
+    """The state saved at `step`, restored into the structure the current model/config build
+    and verified against its digest; a CheckpointMismatchError when they no longer match it
+    (other code or config), a CheckpointDamagedError when it cannot be read back as saved."""
     meta = ckpts.restore_meta(step)
-    abstract = jax.eval_shape(lambda: _stage_state(model, config, sample, meta["stage"], step)[0])
     try:
-        return ckpts.restore(step, _abstract(abstract)), meta
-    except (ValueError, KeyError, TypeError) as error:
+        abstract = jax.eval_shape(
+            lambda: _stage_state(model, config, sample, meta["stage"], step)[0]
+        )
+        return ckpts.restore(step, _abstract(abstract), meta), meta
+    except (CheckpointStructureError, ValueError, KeyError, TypeError) as error:
         raise CheckpointMismatchError(
             f"the checkpoint at step {step} in {ckpts.directory} does not fit the current "
             f"{model.name} model ({str(error).splitlines()[0]}); it was made by other code or "
             "another config. Retrain in a fresh --workdir (or delete this one)."
         ) from error
+
+
+def restore_newest_intact(ckpts: Checkpoints, model, config, sample):
+    """(state, meta, step) of the newest checkpoint that restores and verifies, or None when
+    there is none. Each damaged one on the way is reported (its step, path and why) and set
+    aside (`Checkpoints.set_aside`, never deleted), so the run goes on from an intact one."""
+    for step in sorted(ckpts.all_steps(), reverse=True):
+        try:
+            state, meta = _restore(ckpts, step, model, config, sample)
+        except CheckpointDamagedError as error:
+            moved = ckpts.set_aside(step) if jax.process_index() == 0 else error.path
+            print(f"warning: {error}; set aside as {moved}", file=sys.stderr, flush=True)
+            continue
+        return state, meta, step
+    return None
+
+
+def intact_steps(ckpts: Checkpoints, model, config, sample) -> list[int]:
+    """The steps whose checkpoints restore and verify (nothing is moved)."""
+    intact = []
+    for step in ckpts.all_steps():
+        try:
+            _restore(ckpts, step, model, config, sample)
+        except (CheckpointDamagedError, CheckpointMismatchError):
+            continue
+        intact.append(step)
+    return sorted(intact)
 
 
 def _stage_state(model, config, sample, stage: int, step: int, params=None):
@@ -416,23 +447,26 @@ def train(
     sample = data["macro"][:1, 0]
     _, train_key = _keys(config)
     ckpts = Checkpoints(workdir / "checkpoints")
-    latest = ckpts.latest_step()
-    check_config(workdir, config, allow_config_change, resuming=latest is not None, write=False)
-
-    if latest is None:
-        state, tx = _stage_state(model, config, sample, plan[0][0], 0)
-        step, seconds_before = 0, 0.0
-    else:
-        state, meta = _restore(ckpts, latest, model, config, sample)
-        step, seconds_before = latest, float(meta.get("train_seconds", 0.0))
-        print(f"resumed from the checkpoint at step {latest} ({STAGE_NAMES[meta['stage']]} stage)")
-    store_config(workdir, config)  # only once the stored run is known to fit this config
-    log = MetricLog(workdir, resumed_step=step)
-    last_saved, train_seconds, t_begin = latest, seconds_before, time.perf_counter()
-    ckpt_every = max(1, int(config.train.checkpoint_every))
-    log_every = max(1, int(config.train.log_every))
-
+    log = None
     try:
+        resuming = ckpts.latest_step() is not None
+        check_config(workdir, config, allow_config_change, resuming=resuming, write=False)
+        found = restore_newest_intact(ckpts, model, config, sample) if resuming else None
+        if found is None:
+            if resuming:
+                print("warning: no intact checkpoint is left; training from the start")
+            state, tx = _stage_state(model, config, sample, plan[0][0], 0)
+            latest, step, seconds_before = None, 0, 0.0
+        else:
+            state, meta, latest = found
+            step, seconds_before = latest, float(meta.get("train_seconds", 0.0))
+            stage_name = STAGE_NAMES[meta["stage"]]
+            print(f"resumed from the checkpoint at step {latest} ({stage_name} stage)")
+        store_config(workdir, config)  # only once the stored run is known to fit this config
+        log = MetricLog(workdir, resumed_step=step)
+        last_saved, train_seconds, t_begin = latest, seconds_before, time.perf_counter()
+        ckpt_every = max(1, int(config.train.checkpoint_every))
+        log_every = max(1, int(config.train.log_every))
         start = 0
         for stage, n_steps in plan:
             begin, end = start, start + n_steps
@@ -490,7 +524,8 @@ def train(
             bar.close()
     finally:
         ckpts.close()
-        log.close()
+        if log is not None:
+            log.close()
     return RunInfo(
         params=state["params"], resumed_from=latest, final_step=step, train_seconds=train_seconds
     )
@@ -500,7 +535,8 @@ def restore_params(
     config, model, dataset: dict, workdir: str | pathlib.Path, allow_config_change: bool = False
 ) -> tuple[dict, int]:
     """The params of the latest checkpoint in `workdir` and its step; FileNotFoundError when
-    there is none, ConfigMismatchError when the run's stored config differs from `config`."""
+    there is none, ConfigMismatchError when the run's stored config differs from `config`,
+    CheckpointDamagedError (naming the intact steps) when the latest one is damaged."""
     workdir = pathlib.Path(workdir)
     ckpts = Checkpoints(workdir / "checkpoints")
     try:
@@ -512,7 +548,27 @@ def restore_params(
             )
         check_config(workdir, config, allow_config_change, resuming=True, write=False)
         sample = data_lib.training_arrays(dataset["train"])["macro"][:1, 0]
-        return _restore(ckpts, latest, model, config, sample)[0]["params"], latest
+        try:
+            return _restore(ckpts, latest, model, config, sample)[0]["params"], latest
+        except CheckpointDamagedError as error:
+            intact = intact_steps(ckpts, model, config, sample)
+            have = (
+                f"intact checkpoints: step{'s' if len(intact) > 1 else ''} "
+                f"{', '.join(map(str, intact))}"
+                if intact
+                else "no intact checkpoint is left"
+            )
+            retrain = (
+                f"make train EXP={config.experiment} PROFILE={config.profile} "
+                f"MODEL={model.params_from}"
+            )
+            raise CheckpointDamagedError(
+                error.step,
+                error.path,
+                f"{error.reason}. Refusing to evaluate it ({have}). Rerun the training "
+                f"({retrain}, or the same python -m pimrl_jax.main command in train mode): it "
+                "sets the damaged checkpoint aside and trains on from the newest intact one.",
+            ) from error
     finally:
         ckpts.close()
 
@@ -522,6 +578,7 @@ def total_steps(model, train_config) -> int:
 
 
 __all__ = [
+    "CheckpointDamagedError",
     "CheckpointMismatchError",
     "ConfigMismatchError",
     "NonFiniteLossError",
