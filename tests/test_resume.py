@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,9 +91,31 @@ def losses(workdir):
     return [(r["stage"], r["step"], r["loss"]) for r in map(json.loads, lines)]
 
 
-def test_killed_and_restarted_run_is_bitwise_equal_to_an_uninterrupted_one(tmp_path, data_path):
-    straight = run(command(tmp_path / "straight", data_path))
-    assert straight.returncode == 0, straight.stderr[-3000:]
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, data_path):
+    """The workdir of an uninterrupted run of `command`."""
+    workdir = tmp_path_factory.mktemp("straight") / "run"
+    result = run(command(workdir, data_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def assert_same_params_and_log(workdir, reference, data_path):
+    p_reference, s1 = final_params(reference, data_path)
+    p_run, s2 = final_params(workdir, data_path)
+    assert s1 == s2 == 12
+    leaves_a, tree_a = jax.tree.flatten(p_reference)
+    leaves_b, tree_b = jax.tree.flatten(p_run)
+    assert tree_a == tree_b
+    for a, b in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # bitwise, not allclose
+    # The log reads as one uninterrupted run with the same losses.
+    assert losses(workdir) == losses(reference)
+
+
+def test_killed_and_restarted_run_is_bitwise_equal_to_an_uninterrupted_one(
+    tmp_path, data_path, straight
+):
 
     # Kill a second run with SIGKILL as soon as its first checkpoint is finished (mid stage 1
     # or while stage 2 compiles), then rerun the same command. Steps take milliseconds, so on a
@@ -108,21 +131,67 @@ def test_killed_and_restarted_run_is_bitwise_equal_to_an_uninterrupted_one(tmp_p
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from the checkpoint at step {stopped_at}" in resumed.stdout
 
-    p_straight, s1 = final_params(tmp_path / "straight", data_path)
-    p_resumed, s2 = final_params(killed_dir, data_path)
-    assert s1 == s2 == 12
-    leaves_a, tree_a = jax.tree.flatten(p_straight)
-    leaves_b, tree_b = jax.tree.flatten(p_resumed)
-    assert tree_a == tree_b
-    for a, b in zip(leaves_a, leaves_b, strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # bitwise, not allclose
-    # The log reads as one uninterrupted run with the same losses.
-    assert losses(killed_dir) == losses(tmp_path / "straight")
+    assert_same_params_and_log(killed_dir, straight, data_path)
 
     # Resuming with a different config is refused, naming the field.
     changed = run(command(killed_dir, data_path, "--config.train.lr=0.5"))
     assert changed.returncode == 1
     assert "train.lr" in changed.stderr and "--allow_config_change" in changed.stderr
+
+
+def _process0_files(step_dir):
+    return sorted((step_dir / "state" / "ocdbt.process_0" / "d").iterdir())
+
+
+@pytest.mark.parametrize("damage", ["flipped bytes", "truncated file", "missing items"])
+def test_damaged_checkpoints_are_set_aside_and_the_run_resumes_bitwise(
+    tmp_path, data_path, straight, damage
+):
+    """Checkpoints of the finished run: 6, 8, 12. Damage the newest (and for missing items the
+    one before too): evaluation refuses, naming the intact steps; training reports each damaged
+    one with its step and path, moves it to checkpoints.damaged/, resumes from the newest
+    intact one and ends bitwise equal to the uninterrupted run."""
+    workdir = tmp_path / "run"
+    shutil.copytree(straight, workdir)
+    ckpt_dir = workdir / "checkpoints"
+    if damage == "flipped bytes":  # what orbax restores silently as other numbers
+        for path in _process0_files(ckpt_dir / "12"):
+            size = path.stat().st_size
+            with open(path, "r+b") as handle:
+                handle.seek(size // 2)
+                old = handle.read(32)
+                handle.seek(size // 2)
+                handle.write(bytes(b ^ 0x5A for b in old))
+        damaged, resumed, intact = [12], 8, "steps 6, 8"
+    elif damage == "truncated file":
+        biggest = max(_process0_files(ckpt_dir / "12"), key=lambda p: p.stat().st_size)
+        os.truncate(biggest, biggest.stat().st_size // 2)
+        damaged, resumed, intact = [12], 8, "steps 6, 8"
+    else:
+        shutil.rmtree(ckpt_dir / "12" / "state")
+        shutil.rmtree(ckpt_dir / "8" / "meta")
+        damaged, resumed, intact = [12, 8], 6, "step 6"
+
+    evaluated = run(command(workdir, data_path, "--mode=eval"))
+    assert evaluated.returncode == 1
+    assert f"error: the checkpoint at step 12 ({ckpt_dir / '12'}) is damaged" in evaluated.stderr
+    assert f"Refusing to evaluate it (intact checkpoints: {intact})" in evaluated.stderr
+    assert "Traceback" not in evaluated.stderr and "Event loop is closed" not in evaluated.stderr
+    assert (ckpt_dir / "12").exists()  # evaluation moves nothing
+
+    resumed_run = run(command(workdir, data_path))
+    assert resumed_run.returncode == 0, resumed_run.stderr[-3000:]
+    for step in damaged:
+        assert f"the checkpoint at step {step} ({ckpt_dir / str(step)}) is damaged" in (
+            resumed_run.stderr
+        )
+        assert (workdir / "checkpoints.damaged" / str(step) / "state").exists() or damage == (
+            "missing items"
+        )
+        assert (workdir / "checkpoints.damaged" / str(step)).is_dir()
+    assert f"resumed from the checkpoint at step {resumed}" in resumed_run.stdout
+    assert "Traceback" not in resumed_run.stderr
+    assert_same_params_and_log(workdir, straight, data_path)
 
 
 def test_missing_dataset_names_the_command_that_makes_it(tmp_path):

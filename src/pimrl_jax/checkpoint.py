@@ -65,15 +65,21 @@ def tree_structure(tree) -> str:
 
 def _drop_closed_loop_noise() -> None:
     """After a failed restore, tensorstore reads still in flight call back into orbax's event loop,
-    which is closed by then; each prints a 'RuntimeError: Event loop is closed' traceback through
-    `sys.unraisablehook`. Drop exactly those; everything else goes to the previous hook."""
+    which is closed by then, and orbax's other read coroutines are finalised with the same error
+    unretrieved: each prints a traceback through `sys.unraisablehook` ('RuntimeError: Event loop
+    is closed', 'Exception ignored in: <coroutine object _read_array_index_and_device_put>'),
+    repeating the error `restore` has already raised. Drop exactly those; everything else goes to
+    the previous hook."""
     previous = sys.unraisablehook
     if getattr(previous, "_drops_closed_loop_noise", False):
         return
 
     def hook(unraisable):
-        value = unraisable.exc_value
+        value, obj = unraisable.exc_value, unraisable.object
         if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+            return
+        code = getattr(obj, "cr_code", None)
+        if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
             return
         previous(unraisable)
 
@@ -181,5 +187,6 @@ class Checkpoints:
 
 
 def _first_line(error: BaseException) -> str:
+    """The gist of an orbax/tensorstore error: its first line, without the TensorStore spec."""
     text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]
+    return text.splitlines()[0].split(" See full TensorStore details")[0][:300]
