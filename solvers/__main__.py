@@ -56,7 +56,7 @@ def make_data(config, force: bool = False, progress: bool = True, chunk: int | N
         )
     numbers = stability.check_stability(data)
     print(
-        f"{exp}:{profile} forward-Euler check on the learning grid: "
+        f"{exp}:{profile} {data.get('micro_integrator', 'euler')} stability on the learning grid: "
         + ", ".join(f"{key} {value:.4g}" for key, value in numbers.items())
     )
     if force:

@@ -211,7 +211,7 @@ def _tiny_config(name: str, ndim: int) -> ml_collections.ConfigDict:
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 def test_every_model_rolls_out_the_contract_shapes(ndim):
     u0 = jnp.ones((2, *_SPACE[ndim], 2), jnp.float32)
-    for name in registry.MODELS:
+    for name in registry.LEARNED:
         model = registry.build_model(_tiny_config(name, ndim))
         # eval_shape traces without compiling: the shape contract at no compile cost.
         params = jax.eval_shape(model.init, jax.random.key(0), u0)
@@ -225,7 +225,7 @@ def test_every_model_rolls_out_the_contract_shapes(ndim):
     assert registry.build_model(_tiny_config("pimrl_nomp", 1)).params_from == "pimrl"
 
 
-@pytest.mark.parametrize("name", [m for m in registry.MODELS if m != "pimrl_nomp"])
+@pytest.mark.parametrize("name", [m for m in registry.LEARNED if m != "pimrl_nomp"])
 def test_gradients_are_finite_and_nonzero_for_every_parameter(name):
     # pimrl_nomp evaluates pimrl's params and never uses the micro ones, so it is not trained.
     model = registry.build_model(_tiny_config(name, 1))

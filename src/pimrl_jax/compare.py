@@ -11,7 +11,8 @@ diverges cannot take the others down, and an interrupted comparison resumes (the
 from its checkpoints). A model whose `<workdir>/<model>/results.json` already holds the same config
 is not run again. Its output goes to `<workdir>/<model>/compare.log`.
 
-Writes `<workdir>/comparison.md` (model, RMSE, MAE, HCT, diverged-at, parameters, train time,
+The reference rows `persistence` and `oracle` (no parameters, no training) are part of the
+default model list. Writes `<workdir>/comparison.md` (model, RMSE, MAE, HCT, diverged-at, parameters, train time,
 rollout time) and `<workdir>/comparison.png` (RMSE(t) and correlation(t) of all models), and prints
 the table. A diverged model shows "diverged at step j" in place of RMSE/MAE; a model whose run
 failed shows "failed" and where its log is. Config overrides must use the `--config.a.b=value`
@@ -31,8 +32,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from pimrl_jax import evaluate, plots
-
-MODELS = ("pimrl", "pimrl_nomp", "percnn", "convlstm", "fno", "crop")
+from pimrl_jax.models.registry import MODELS  # the learned models, then persistence and oracle
 
 _FLAGS: dict = {}
 

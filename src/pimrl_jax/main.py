@@ -144,11 +144,13 @@ def run(
     test = np.asarray(dataset[config.eval.get("split", "test")]["macro"], np.float64)
     persistence = float(np.sqrt(np.mean(np.square(test[:, 1:] - test[:, :1]))))
 
+    split = config.eval.get("split", "test")
+
     def fmt(x):
         return "n/a" if x is None else f"{x:.4g}"
 
     print(
-        f"{config.eval.get('split', 'test')} set: RMSE {fmt(summary['rmse'])}  MAE {fmt(summary['mae'])}  "
+        f"{split} set: RMSE {fmt(summary['rmse'])}  MAE {fmt(summary['mae'])}  "
         f"HCT {fmt(summary['hct'])}  (persistence u_t = u_0: RMSE {persistence:.4g})"
     )
     if summary.get("diverged"):
