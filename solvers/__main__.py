@@ -123,7 +123,8 @@ def main(argv):
     _enable_compilation_cache()
     config = _CONFIG.value
     if config is None:
-        sys.exit("error: --config experiments/<exp>.py:<profile> is required")
+        print("error: --config experiments/<exp>.py:<profile> is required", file=sys.stderr)
+        sys.exit(1)
     from solvers import burst, dataset, stability
 
     try:
@@ -138,4 +139,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from solvers import cli
+
+    app.run(cli.guard(main), flags_parser=cli.parse_flags)

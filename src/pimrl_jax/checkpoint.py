@@ -183,6 +183,11 @@ class Checkpoints:
 
     def close(self) -> None:
         self._manager.wait_until_finished()
+        # The manager cleans up temporary directories in a background thread that `close` does
+        # not join; a process exiting right after (an error) would log its failure. Join it.
+        await_cleanup = getattr(self._manager, "_maybe_await_cleanup_tmp_directory", None)
+        if await_cleanup is not None:
+            await_cleanup()
         self._manager.close()
 
 

@@ -286,5 +286,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from solvers import cli
+
     _define_flags()
-    app.run(main)
+    app.run(cli.guard(main), flags_parser=cli.parse_flags)

@@ -186,4 +186,13 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from pimrl_jax import train as train_lib
+    from solvers import cli
+
+    user_errors = (
+        train_lib.ConfigMismatchError,
+        train_lib.CheckpointMismatchError,
+        train_lib.CheckpointDamagedError,
+        train_lib.NonFiniteLossError,
+    )
+    app.run(cli.guard(main, user_errors), flags_parser=cli.parse_flags)

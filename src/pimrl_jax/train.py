@@ -276,7 +276,13 @@ def check_config(
     path = workdir / "config.json"
     current = config_to_flat(config)
     if resuming and path.exists():
-        stored = json.loads(path.read_text())
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError as error:
+            raise ConfigMismatchError(
+                f"{path}, the stored config of this run, is damaged ({error}); delete it (the "
+                "current config is then stored) or use another --workdir."
+            ) from error
         diff = config_differences(stored, current)
         if diff:
             lines = [
