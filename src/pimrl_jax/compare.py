@@ -12,9 +12,10 @@ from its checkpoints). A model whose `<workdir>/<model>/results.json` already ho
 is not run again. Its output goes to `<workdir>/<model>/compare.log`.
 
 The reference rows `persistence` and `oracle` (no parameters, no training) are part of the
-default model list. Writes `<workdir>/comparison.md` (model, RMSE, MAE, HCT, diverged-at, parameters, train time,
-rollout time) and `<workdir>/comparison.png` (RMSE(t) and correlation(t) of all models), and prints
-the table. A diverged model shows "diverged at step j" in place of RMSE/MAE; a model whose run
+default model list. Writes `<workdir>/comparison.md` (model, RMSE, MAE, HCT, diverged-at,
+parameters, train time, rollout time) and `<workdir>/comparison.png` (RMSE(t) and correlation(t) of all models), and prints
+the table (`--config.eval.split=val`: the validation split, for tuning, written to
+`comparison_val.{md,png}` and `<model>/results_val.json`). A diverged model shows "diverged at step j" in place of RMSE/MAE; a model whose run
 failed shows "failed" and where its log is. Config overrides must use the `--config.a.b=value`
 form; they apply to every model.
 """
@@ -73,8 +74,8 @@ def model_config(config, model: str) -> dict:
     return evaluate.config_to_dict(cfg)
 
 
-def read_results(workdir: str, model: str) -> dict | None:
-    path = os.path.join(workdir, model, evaluate.RESULTS_FILE)
+def read_results(workdir: str, model: str, split: str = "test") -> dict | None:
+    path = os.path.join(workdir, model, evaluate.results_file(split))
     try:
         with open(path) as f:
             return json.load(f)
@@ -82,9 +83,9 @@ def read_results(workdir: str, model: str) -> dict | None:
         return None
 
 
-def collect(workdir: str, models: Sequence[str]) -> dict[str, dict | None]:
+def collect(workdir: str, models: Sequence[str], split: str = "test") -> dict[str, dict | None]:
     """`{model: results.json contents or None}` in `models` order."""
-    return {m: read_results(workdir, m) for m in models}
+    return {m: read_results(workdir, m, split) for m in models}
 
 
 def run_model(config_arg: str, overrides: Sequence[str], workdir: str, model: str) -> dict:
@@ -191,9 +192,13 @@ def _reduction_line(results: dict[str, dict | None]) -> str:
 
 
 def write_report(
-    workdir: str, results: dict[str, dict | None], title: str = "", failures: dict | None = None
+    workdir: str,
+    results: dict[str, dict | None],
+    title: str = "",
+    failures: dict | None = None,
+    stem: str = "comparison",
 ) -> str:
-    """Write `comparison.md` and `comparison.png` into `workdir`; return the table."""
+    """Write `<stem>.md` and `<stem>.png` into `workdir`; return the table."""
     table = format_table(results, failures)
     done = {m: r for m, r in results.items() if r is not None}
     any_res = next(iter(done.values()), {})
@@ -213,14 +218,14 @@ def write_report(
     reduction = _reduction_line(results)
     text = "\n".join(notes) + ("\n" + reduction + "\n\n" if reduction else "") + table + "\n"
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "comparison.md"), "w") as f:
+    with open(os.path.join(workdir, f"{stem}.md"), "w") as f:
         f.write(text)
     curves = {m: r["curves"] for m, r in done.items() if r.get("curves")}
     if curves:
         plots.plot_curves(
             [],
             curves,
-            os.path.join(workdir, "comparison.png"),
+            os.path.join(workdir, f"{stem}.png"),
             threshold=float(any_res.get("hct_threshold", 0.8)),
             title=title,
         )
@@ -256,29 +261,31 @@ def main(argv):
         raise app.UsageError(f"unknown model(s) {unknown}; valid models: {', '.join(MODELS)}")
     full_argv = sys.argv
     config_arg, overrides = _config_arg(full_argv), _overrides(full_argv)
+    split = config.eval.get("split", "test")  # --config.eval.split=val: a tuning comparison
     failures = {}
     for model in models:
-        stored = read_results(workdir, model)
+        stored = read_results(workdir, model, split)
         if not _FLAGS["force"].value and same_config(
             stored and stored.get("config"), model_config(config, model)
         ):
             print(f"=== {model}: results.json with this config exists, skipped", flush=True)
             continue
         info = run_model(config_arg, overrides, workdir, model)
-        fresh = read_results(workdir, model)
+        fresh = read_results(workdir, model, split)
         if info["returncode"] or fresh is None or fresh == stored:
             failures[model] = info
-    results = collect(workdir, models)
+    results = collect(workdir, models, split)
     # A stale results.json of a run that just failed must not be reported as current.
     for model in failures:
         results[model] = None
-    title = f"{config.get('experiment', '?')} ({config.get('profile', '?')})"
-    table = write_report(workdir, results, title=title, failures=failures)
+    title = f"{config.get('experiment', '?')} ({config.get('profile', '?')}, {split} split)"
+    stem = "comparison" if split == "test" else f"comparison_{split}"
+    table = write_report(workdir, results, title=title, failures=failures, stem=stem)
     print("\n" + table)
     reduction = _reduction_line(results)
     if reduction:
         print(reduction)
-    print(f"\nwrote {os.path.join(workdir, 'comparison.md')} and comparison.png")
+    print(f"\nwrote {os.path.join(workdir, stem + '.md')} and {stem}.png")
     if failures:
         print(f"failed: {', '.join(failures)} (see their compare.log)", file=sys.stderr)
         return 1  # a diverged model is a result; a run that did not finish is not

@@ -44,6 +44,12 @@ FIGURES_DIR = "figures"
 DEFAULT_DIVERGENCE_FACTOR = 1e6
 
 
+def results_file(split: str = "test") -> str:
+    """`results.json` for the test split, `results_<split>.json` otherwise (a validation run
+    never overwrites the final evaluation, nor the other way round)."""
+    return RESULTS_FILE if split == "test" else f"results_{split}.json"
+
+
 def count_params(params) -> int:
     """Number of scalar parameters in a pytree."""
     return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
@@ -242,7 +248,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
             for b in range(n_test)
         ]
 
-    fig_dir = os.path.join(workdir, FIGURES_DIR)
+    fig_dir = os.path.join(workdir, FIGURES_DIR if split == "test" else f"{FIGURES_DIR}_{split}")
     # Trajectory 0 is drawn only up to its divergence, as it is scored.
     pred0 = np.where(valid[0].reshape((n_steps,) + (1,) * (pred0.ndim - 1)), pred0, np.nan)
     label = f"{model.name} ({config.get('experiment', '?')}, {config.get('profile', '?')})"
@@ -298,7 +304,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
     }
     results.update(extra or {})
     os.makedirs(workdir, exist_ok=True)
-    results_path = os.path.join(workdir, RESULTS_FILE)
+    results_path = os.path.join(workdir, results_file(split))
     write_json(results_path, results)
     return {
         "rmse": rmse,
