@@ -13,10 +13,11 @@ is not run again. Its output goes to `<workdir>/<model>/compare.log`.
 
 The reference rows `persistence` and `oracle` (no parameters, no training) are part of the
 default model list. Writes `<workdir>/comparison.md` (model, RMSE, MAE, HCT, diverged-at,
-parameters, train time, rollout time) and `<workdir>/comparison.png` (RMSE(t) and correlation(t) of all models), and prints
-the table (`--config.eval.split=val`: the validation split, for tuning, written to
-`comparison_val.{md,png}` and `<model>/results_val.json`). A diverged model shows "diverged at step j" in place of RMSE/MAE; a model whose run
-failed shows "failed" and where its log is. Config overrides must use the `--config.a.b=value`
+parameters, train time, rollout time) and `<workdir>/comparison.png` (RMSE(t) and correlation(t)
+of all models), and prints the table. `--config.eval.split=val` scores the validation split
+instead, for tuning, into `comparison_val.{md,png}` and `<model>/results_val.json`. A diverged
+model shows "diverged at step j" in place of RMSE/MAE; a model whose run failed shows "failed"
+and where its log is. Config overrides must use the `--config.a.b=value`
 form; they apply to every model.
 """
 
