@@ -1,29 +1,36 @@
-"""2D FitzHugh-Nagumo on [0, 128)^2, periodic: D_u = 1, D_v = 100, alpha = 0.01, beta = 0.25.
+"""2D FitzHugh-Nagumo, periodic: D_u = 1, D_v = 100, alpha = 0.01, beta = 0.25.
 
-Data (benchmarks.md; the lab's generator: i.i.d. N(0, 0.05^2) noise per point and field, on
-[0, 128)^2). Solver: pseudo-spectral ETDRK4 on 128^2 (dx = 1, the lab's grid), float64, fine step
-= dt (the stiff D_v = 100 diffusion is exact in ETDRK4; the reaction rates are O(1)). From the
-noise, u stays noise for ~2 time units (spatial std 0.05), the instability grows it over t = 2-6
-and patterns have formed by t ~ 6-7 (std 0.6-0.7; measured on a 64^2 run), so every profile
-simulates a spin-up before t = 0 (10 time units for quick/paper): t = 0 already shows patterns
-(quick: spatial std of u 0.62).
+Data (benchmarks.md; the lab's generator: i.i.d. N(0, 0.05^2) noise per point and field).
+Solver: pseudo-spectral ETDRK4 on twice the learning grid, float64, fine step = dt (the stiff
+D_v = 100 diffusion is exact in ETDRK4; the reaction rates are O(1)). From the noise, u stays
+noise for ~2 time units, the instability grows it over t = 2-6 and patterns form by t ~ 6-10,
+so every profile simulates 10 time units of spin-up before t = 0.
 
-| profile | grid (dx) | dt    | k  | Dt   | N | T    | horizon | spin-up | bursts | Euler number |
-|---------|-----------|-------|----|------|---|------|---------|---------|--------|--------------|
-| smoke   | 16 (8)    | 0.02  | 4  | 0.08 | 2 | 8    | 0.64    | 1       | 4      | 0.33         |
-| quick   | 64 (2)    | 0.005 | 10 | 0.05 | 4 | 200  | 10      | 10      | 50     | 1.33         |
-| paper   | 128 (1)   | 0.001 | 10 | 0.01 | 5 | 1000 | 10      | 10      | 200    | 1.07         |
+| profile | domain      | grid (dx) | solver | dt    | k  | Dt   | N | T   | horizon | Euler number |
+|---------|-------------|-----------|--------|-------|----|------|---|-----|---------|--------------|
+| smoke   | [0, 128)^2  | 16 (8)    | 32     | 0.02  | 4  | 0.08 | 2 | 8   | 0.64    | 0.33         |
+| quick   | [0, 64)^2   | 64 (1)    | 128    | 0.001 | 20 | 0.02 | 5 | 200 | 4       | 1.07         |
+| paper   | [0, 128)^2  | 128 (1)   | 256    | 0.001 | 20 | 0.02 | 5 | 500 | 10      | 1.07         |
 
+Faithful learning problem (benchmarks.md; `python -m solvers.closure data/fn-<profile>.h5`):
+
+| profile | trajectories  | r_state max | r_oracle max | r_oracle median |
+|---------|---------------|-------------|--------------|-----------------|
+| quick   | 3 val (all)   | 3e-13       | 0.012        | 0.003           |
+| paper   | 2 val (of 2)  | PAPER_FN_RS | PAPER_FN_RO | PAPER_FN_MED |
+
+Why this grid. dx = 1 is the lab's spacing; the old quick profile (64^2 on [0, 128), dx = 2)
+did not hold the dynamics (r_oracle 0.25 -> 1.85, growing with time). Resolution first, then the
+domain was halved for quick ([0, 64)^2 at 64^2: fewer pattern wavelengths, the same physics).
+The solver grid is twice the learning grid: with the solver on the learning grid itself, the 1/2
+rule dealiasing of the cubic term on so coarse a grid changes the dynamics (r 0.21-0.45).
 Euler number = dt*D_v*ndim*(16/3)/dx^2 with D_v = 100 (the tight one), must be <= 2
-(`solvers.stability.check_stability`): dt <= 0.0075 at 64^2 and <= 0.001875 at 128^2, which is
-why dt is 0.005 / 0.001 and k = 10 brings Dt to the lab's storage interval range (0.02) x 1-2.5.
-The lab integrates at 0.002, stores every 0.02 over 10-20 time units; P2C2Net trains FN at 64^2
-and tests over 10 s: quick = 64^2 over 10 time units. Measured on quick: u's spatial std grows
-0.62 -> 0.85 as the pattern sharpens and coarsens, v's range drifts from [0.19, 0.46] to
-[-0.15, 0.25]; last-minus-first RMS 0.57 against a field RMS of 0.58 (alive, not settled).
-4 train trajectories, 5 (quick) / 10 (paper) test with their own seed. Quick's file is ~210 MiB
-(bursts of 11 frames every 4 macro steps dominate). `make data EXP=fn PROFILE=quick`: 110 s on
-the shared 2-core machine.
+(`solvers.stability`): dt <= 0.0019 at dx = 1, so dt = 0.001 and k = 20 give the lab's storage
+step Dt = 0.02. Measured on quick (val): u's spatial std grows 0.15 -> 0.45 over the 4 time units
+as the patterns form and sharpen; RMS change per macro step 0.002 -> 0.006; last-minus-first
+RMS 0.77. 4 train trajectories, 3 (quick) / 2 (paper) validation, 5 / 10 test, each split with
+its own seed. `make data EXP=fn PROFILE=quick`: 338 s on the shared 2-core machine, 390 MiB
+(bursts of 21 frames every 5 macro steps dominate).
 """
 
 from experiments.common import check_profile, make_config
