@@ -13,6 +13,23 @@ ifeq ($(filter $(EXP),$(EXPERIMENTS)),)
 $(error unknown EXP '$(EXP)'; valid experiments: $(EXPERIMENTS))
 endif
 RUN     := runs/$(EXP)-$(PROFILE)
+# EXP=custom: your own data, a file made by python -m solvers.ingest (docs/own-data.md). Its data
+# config is read from the file; KNOWN sets the micro module's known terms (default none).
+DATA    ?=
+KNOWN   ?=
+MAKE_DATA = $(PY) -m solvers --config $(CONFIG)
+FLAGS   :=
+ifeq ($(EXP),custom)
+ifeq ($(strip $(DATA)),)
+$(error EXP=custom needs DATA=path/to/file.h5, a dataset made by python -m solvers.ingest (see docs/own-data.md))
+endif
+CONFIG  := experiments/custom.py:$(DATA):$(PROFILE)
+RUN     := runs/custom-$(basename $(notdir $(DATA)))-$(PROFILE)
+MAKE_DATA = $(PY) -m solvers.ingest --check $(DATA)
+ifneq ($(strip $(KNOWN)),)
+FLAGS   := --config.model.micro.known_terms=$(KNOWN)
+endif
+endif
 
 .PHONY: install data train eval compare results test lint bench clean
 
@@ -25,19 +42,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 data: $(STAMP)
-	$(PY) -m solvers --config $(CONFIG)
+	$(MAKE_DATA)
 
 train: $(STAMP)
 	@echo "make train: EXP=$(EXP) MODEL=$(MODEL) PROFILE=$(PROFILE)"
-	$(PY) -m solvers --config $(CONFIG)
-	$(PY) -m pimrl_jax.main --config $(CONFIG) --workdir $(RUN)/$(MODEL) --config.model.name=$(MODEL)
+	$(MAKE_DATA)
+	$(PY) -m pimrl_jax.main --config $(CONFIG) --workdir $(RUN)/$(MODEL) --config.model.name=$(MODEL) $(FLAGS)
 
 eval: $(STAMP)
-	$(PY) -m pimrl_jax.main --mode eval --config $(CONFIG) --workdir $(RUN)/$(MODEL) --config.model.name=$(MODEL)
+	$(PY) -m pimrl_jax.main --mode eval --config $(CONFIG) --workdir $(RUN)/$(MODEL) --config.model.name=$(MODEL) $(FLAGS)
 
 compare: $(STAMP)
-	$(PY) -m solvers --config $(CONFIG)
-	$(PY) -m pimrl_jax.compare --config $(CONFIG) --workdir $(RUN)
+	$(MAKE_DATA)
+	$(PY) -m pimrl_jax.compare --config $(CONFIG) --workdir $(RUN) $(FLAGS)
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -158,8 +158,18 @@ def make_command(
     given and the data config ``data`` too, a config that differs from the profile's (another
     ``path``, an overridden field) is named as ``python -m solvers --config
     experiments/<exp>.py:<profile> --config.data.<field>=<value> ...``: ``make data`` would
-    make another file.
+    make another file. An imported file (``python -m solvers.ingest``) is remade by the command
+    stored in it (``ingest_command``).
     """
+    imported = _imported_by(path)
+    if imported is not None or exp == "custom":
+        # An imported file (python -m solvers.ingest): no experiment makes it; its own command
+        # does, and its data config is read from the file (experiments/custom.py).
+        command = imported or f"python -m solvers.ingest --fine FILE ... --out {path}"
+        return (
+            f"{command} (docs/own-data.md; with EXP=custom the data config comes from the file, "
+            "so drop any --config.data.* override)"
+        )
     explicit = exp is not None and profile is not None
     if not explicit:
         stem = os.path.basename(path)
@@ -173,6 +183,16 @@ def make_command(
     if overrides:
         return f"python -m solvers --config experiments/{exp}.py:{profile} " + " ".join(overrides)
     return f"make data EXP={exp} PROFILE={profile}"
+
+
+def _imported_by(path: str) -> str | None:
+    """The ``ingest_command`` attribute of an imported file (``solvers.ingest``), else None."""
+    try:
+        with h5py.File(path, "r") as f:
+            value = f.attrs.get("ingest_command")
+    except (OSError, ValueError):
+        return None
+    return value.decode() if isinstance(value, bytes) else value
 
 
 # ----------------------------------------------------------------------------- writing

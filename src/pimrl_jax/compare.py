@@ -260,6 +260,15 @@ def main(argv):
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise app.UsageError(f"unknown model(s) {unknown}; valid models: {', '.join(MODELS)}")
+    from solvers.systems import SYSTEMS
+
+    if "oracle" in models and config.data.system not in SYSTEMS:
+        models = [m for m in models if m != "oracle"]
+        print(
+            f"oracle left out: it needs the data's PDE, and this dataset's system is "
+            f"{config.data.system!r} (imported without --system)",
+            flush=True,
+        )
     full_argv = sys.argv
     config_arg, overrides = _config_arg(full_argv), _overrides(full_argv)
     split = config.eval.get("split", "test")  # --config.eval.split=val: a tuning comparison

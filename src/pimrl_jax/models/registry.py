@@ -201,8 +201,14 @@ def _reference_model(name: str, config: ml_collections.ConfigDict) -> Model:
 
         return Model(name, init, rollout, None, name)
 
-    from solvers import finite_difference
+    from solvers import finite_difference, systems
 
+    if config.data.system not in systems.SYSTEMS:
+        raise ValueError(
+            f"oracle needs the PDE of the data, and this dataset's system is "
+            f"{config.data.system!r} (imported without naming it); leave oracle out, or re-import "
+            "with python -m solvers.ingest --system <pde> --coefficients ... (docs/own-data.md)"
+        )
     step = finite_difference.micro_form_step_of(config.data)
     k = int(config.data.k)
 
