@@ -188,7 +188,9 @@ def read_well(path: str, fields: Sequence[str] | None) -> dict[str, Any]:
 
         def usable(name):
             attrs = f[available[name]][name].attrs
-            return all(bool(_decode(attrs.get(key, True))) for key in ("time_varying", "sample_varying"))
+            return all(
+                bool(_decode(attrs.get(key, True))) for key in ("time_varying", "sample_varying")
+            )
 
         if fields is None:
             fields = [name for name in available if usable(name)]
@@ -493,7 +495,9 @@ def burst_sample(
             run = _resampler(grid, dtype)
             flat = frames.reshape((-1,) + frames.shape[2:]).astype(dtype)
             size = max(1, 2**22 // int(np.prod(flat.shape[1:])))
-            out = np.concatenate([np.asarray(run(flat[i : i + size])) for i in range(0, len(flat), size)])
+            out = np.concatenate(
+                [np.asarray(run(flat[i : i + size])) for i in range(0, len(flat), size)]
+            )
         frames = out.reshape(frames.shape[:2] + out.shape[1:])
     macro = frames[:, [position[int(t)] for t in macro_idx]]
     bursts = frames[:, [[position[int(t)] for t in row] for row in burst_idx]]
@@ -769,9 +773,7 @@ def ingest_macro(args) -> tuple[dict, dict, list[str], dict]:
             "recorded with, or re-cut them"
         )
     check_finite(macro, m_label, lambda index: f"macro frame {index[0]}")
-    check_finite(
-        bursts, b_label, lambda index: f"burst {index[0]} frame {index[1]}", axes=2
-    )
+    check_finite(bursts, b_label, lambda index: f"burst {index[0]} frame {index[1]}", axes=2)
     scale = max(float(np.max(np.abs(macro))), np.finfo(np.float32).tiny)
     first = np.abs(bursts[:, :, 0] - macro[:, schedule])
     last = np.abs(bursts[:, :, -1] - macro[:, schedule + 1])
@@ -796,9 +798,7 @@ def ingest_macro(args) -> tuple[dict, dict, list[str], dict]:
                 f"{t_label} has {np.asarray(times).size} times, {m_label} {n_macro + 1} macro "
                 "frames; give one time per macro frame"
             )
-        macro_dt = _check_uniform(
-            times, t_label, None if dt is None else k * dt, "macro frames"
-        )
+        macro_dt = _check_uniform(times, t_label, None if dt is None else k * dt, "macro frames")
         dt = macro_dt / k if dt is None else dt
     if dt is None:
         raise IngestError(
@@ -891,16 +891,6 @@ def stored_data_config(path: str) -> dict[str, Any]:
     return data
 
 
-def ingest_command(path: str) -> str | None:
-    """The command that imported ``path`` (its ``ingest_command`` attribute), or None."""
-    try:
-        with h5py.File(path, "r") as f:
-            value = f.attrs.get("ingest_command")
-    except OSError:
-        return None
-    return None if value is None else str(_decode(value))
-
-
 def describe(path: str) -> str:
     """Verify ``path`` fully against its own data section and say what it holds."""
     from solvers import closure, dataset
@@ -916,12 +906,13 @@ def describe(path: str) -> str:
         f"{attrs['length']:g}, dt {attrs['dt']:g}, k {attrs['k']}, N {attrs['N']}, "
         f"macro dt {attrs['macro_dt']:g}, T {attrs['n_macro']} macro steps, "
         f"{attrs['n_bursts']} bursts",
-        "  " + ", ".join(
-            f"{name} {loaded[name]['macro'].shape[0]} traj" for name in dataset.SPLITS
-        ),
+        "  "
+        + ", ".join(f"{name} {loaded[name]['macro'].shape[0]} traj" for name in dataset.SPLITS),
     ]
     if loaded["closure"] is not None:
-        lines.append("  " + closure.one_line(loaded["closure"]) + f" [{loaded['closure']['split']}]")
+        lines.append(
+            "  " + closure.one_line(loaded["closure"]) + f" [{loaded['closure']['split']}]"
+        )
     else:
         lines.append("  no closure report (the PDE was not named at import)")
     if attrs.get("ingest_command"):
@@ -1004,7 +995,9 @@ def run(args, argv: Sequence[str] | None = None) -> str:
     if not args.out:
         raise IngestError("--out is required: the dataset file to write, e.g. data/mine.h5")
     if os.path.exists(args.out) and not args.force:
-        raise IngestError(f"{args.out} exists; pass --force to overwrite it or choose another --out")
+        raise IngestError(
+            f"{args.out} exists; pass --force to overwrite it or choose another --out"
+        )
     t0 = time.perf_counter()
     data, splits, field_names, extra = (ingest_fine if args.fine else ingest_macro)(args)
     lines = []

@@ -19,6 +19,8 @@ from solvers import dataset as dataset_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROFILE_LIST = ", ".join(PROFILES)
+# The config files in experiments/: the five systems and custom (your own data, solvers.ingest).
+ALL_EXPERIMENTS = (*EXPERIMENTS, "custom")
 
 
 def run(args, **kwargs):
@@ -53,7 +55,7 @@ CONFIG_ERRORS = [
     (
         ["--config", "experiments/nope.py:quick"],
         "config file experiments/nope.py (from --config experiments/nope.py:quick) does not "
-        f"exist; the experiments in experiments/ are: {', '.join(sorted(EXPERIMENTS))}",
+        f"exist; the experiments in experiments/ are: {', '.join(sorted(ALL_EXPERIMENTS))}",
     ),
     (
         ["--config", "experiments/kdv.py:smoke", "--config.train.nope=3"],
@@ -170,6 +172,6 @@ def test_make_targets(args, expected):
 def test_make_unknown_experiment():
     result = make("train", "EXP=bogus")
     assert result.returncode == 2
-    assert f"unknown EXP 'bogus'; valid experiments: {' '.join(sorted(EXPERIMENTS))}" in (
+    assert f"unknown EXP 'bogus'; valid experiments: {' '.join(sorted(ALL_EXPERIMENTS))}" in (
         result.stderr
     )

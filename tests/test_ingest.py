@@ -201,7 +201,12 @@ def fine_case(reference, tmp_path, case):
     if case == "nan":
         fine[3, 17, 5, 5, 1] = np.nan
         np.save(path, fine)
-        return ["--fine", path, *base], [path, "NaN at trajectory 3", "time index 17", "--exclude 3"]
+        return ["--fine", path, *base], [
+            path,
+            "NaN at trajectory 3",
+            "time index 17",
+            "--exclude 3",
+        ]
     if case == "times":
         np.save(path, fine)
         times = np.arange(fine.shape[1], dtype=np.float64)
@@ -211,7 +216,11 @@ def fine_case(reference, tmp_path, case):
         return argv, [str(tmp_path / "t.npy"), "not uniformly spaced", "step 9"]
     if case == "odd grid":
         np.save(path, fine[:, :, :15, :15])
-        return ["--fine", path, *base], [path, "learning grid 15 cannot be halved", "--grid 14 or --grid 12"]
+        return ["--fine", path, *base], [
+            path,
+            "learning grid 15 cannot be halved",
+            "--grid 14 or --grid 12",
+        ]
     if case == "odd --grid":
         np.save(path, fine)
         return ["--fine", path, "--grid", "15", *base], [path, "cannot be halved", "--grid"]
@@ -359,7 +368,8 @@ def test_a_smoke_training_on_an_imported_file_lowers_the_loss(imported, tmp_path
     workdir = tmp_path / "pimrl"
     result = subprocess.run(
         [
-            sys.executable, "-m", "pimrl_jax.main", f"--config=experiments/custom.py:{imported}:smoke",
+            sys.executable, "-m", "pimrl_jax.main",
+            f"--config=experiments/custom.py:{imported}:smoke",
             f"--workdir={workdir}", "--noprogress", "--config.train.steps=30",
             "--config.train.lr=0.003", "--config.train.log_every=1",
         ],
