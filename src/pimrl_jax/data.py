@@ -8,6 +8,11 @@ A dataset split (see `solvers.dataset.load`) holds
 Batches are drawn *inside* the jitted train step from a PRNG key, so a step is a pure function
 of (state, data, key) and resuming needs no saved data-loader state. The whole training split
 lives on the device: the quick profiles hold a few MB, paper-scale gs3d about 0.8 GB.
+
+Data-parallel training (one or several processes) keeps the split on every device and has each
+device draw only its own rows of the step's batch (`start`/`count` below): the rows are the ones
+a single-device run draws at those positions, so the batches do not depend on the device or
+process count, and no batch is ever assembled or moved between devices or processes.
 """
 
 from __future__ import annotations
@@ -45,35 +50,56 @@ def window_starts(n_macro_steps: int, window: int, stride: int) -> np.ndarray:
     return np.arange(0, n_macro_steps - window + 1, stride, dtype=np.int32)
 
 
-def sample_bursts(bursts: jax.Array, key: jax.Array, batch_size: int):
+def _rows(idx: jax.Array, start, count: int | None) -> jax.Array:
+    """idx[start:start+count] (`start` may be traced), or all of idx when `count` is None."""
+    return idx if count is None else jax.lax.dynamic_slice_in_dim(idx, start, count)
+
+
+def sample_bursts(
+    bursts: jax.Array, key: jax.Array, batch_size: int, *, start=0, count: int | None = None
+):
     """Draw `batch_size` bursts (with replacement).
 
     Args:
       bursts: (n, k+1, *space, C).
+      start, count: draw only rows `start … start+count` of that batch (one device's share under
+        data parallelism): the same examples the whole draw puts there, and only those gathered.
     Returns:
       u0 (B, *space, C), the first frame of each burst, and target (B, k, *space, C), the k
-      micro frames that follow it.
+      micro frames that follow it (B = `count` when given).
     """
-    idx = jax.random.randint(key, (batch_size,), 0, bursts.shape[0])
+    idx = _rows(jax.random.randint(key, (batch_size,), 0, bursts.shape[0]), start, count)
     chosen = bursts[idx]
     return chosen[:, 0], chosen[:, 1:]
 
 
-def sample_windows(macro: jax.Array, key: jax.Array, batch_size: int, window: int, stride: int):
+def sample_windows(
+    macro: jax.Array,
+    key: jax.Array,
+    batch_size: int,
+    window: int,
+    stride: int,
+    *,
+    start=0,
+    count: int | None = None,
+):
     """Draw `batch_size` macro windows (trajectory and start uniform, with replacement).
 
     Args:
       macro: (traj, T+1, *space, C).
+      start, count: draw only rows `start … start+count` of that batch (see `sample_bursts`).
     Returns:
-      u0 (B, *space, C) = u(t_s) and target (B, window, *space, C) = u(t_{s+1}) … u(t_{s+window}).
+      u0 (B, *space, C) = u(t_s) and target (B, window, *space, C) = u(t_{s+1}) … u(t_{s+window})
+      (B = `count` when given).
     """
     starts = jnp.asarray(window_starts(macro.shape[1] - 1, window, stride))
     k_traj, k_start = jax.random.split(key)
-    traj = jax.random.randint(k_traj, (batch_size,), 0, macro.shape[0])
-    start = starts[jax.random.randint(k_start, (batch_size,), 0, starts.shape[0])]
+    traj = _rows(jax.random.randint(k_traj, (batch_size,), 0, macro.shape[0]), start, count)
+    begin = jax.random.randint(k_start, (batch_size,), 0, starts.shape[0])
+    first = starts[_rows(begin, start, count)]
 
     def one(t, s):
         frames = jax.lax.dynamic_slice_in_dim(macro[t], s, window + 1, axis=0)
         return frames[0], frames[1:]
 
-    return jax.vmap(one)(traj, start)
+    return jax.vmap(one)(traj, first)

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pimrl_jax import metrics, plots
+from pimrl_jax import metrics, parallel, plots
 
 RESULTS_FILE = "results.json"
 FIGURES_DIR = "figures"
@@ -114,10 +114,29 @@ def write_json(path: str, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def _share(n_test: int) -> tuple[int, int, int]:
+    """(first, stop, size): this process's contiguous share of the test trajectories, padded to
+    `size` = ceil(n_test / processes) rows so every process rolls out the same shape."""
+    n_proc, index = jax.process_count(), jax.process_index()
+    size = -(-n_test // n_proc)
+    first = min(index * size, n_test)
+    return first, min(first + size, n_test), size
+
+
 def _rollout_all(model, params, u0_all, truth_all, n_steps, batch_size):
     """Roll out every test trajectory; return stats `(n_test, T)`, trajectory 0's prediction
-    `(T, *space, C)` and the timings."""
+    `(T, *space, C)` (None on processes other than 0) and the timings.
+
+    With several processes each rolls out its own contiguous share of the trajectories on its
+    own first device and the per-frame statistics are gathered (in trajectory order) to all."""
+    n_all = u0_all.shape[0]
+    first, stop, share = _share(n_all)
+    if stop > first:
+        u0_all, truth_all = u0_all[first:stop], truth_all[first:stop]
+    else:  # more processes than trajectories: roll out a stand-in, dropped by the gather
+        u0_all, truth_all = u0_all[:1], truth_all[:1]
     n_test = u0_all.shape[0]
+    batch_size = max(1, min(batch_size, share))
     rollout = jax.jit(model.rollout, static_argnums=2)
     stats_fn = jax.jit(_frame_stats)
     t0 = time.perf_counter()
@@ -141,17 +160,23 @@ def _rollout_all(model, params, u0_all, truth_all, n_steps, batch_size):
             )
         stats = jax.device_get(stats_fn(pred, jnp.asarray(truth, pred.dtype)))
         chunks.append({k: v[: stop - start] for k, v in stats.items()})
-        if pred0 is None:
+        if pred0 is None and first == 0:
             pred0 = np.asarray(pred[0], np.float32)
     stats = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    if jax.process_count() > 1:
+        stats = {k: _pad_batch(v, share) for k, v in stats.items()}
+        stats = parallel.gather_rows(stats, n_all)
     timings = {
         "compile_s": compile_s,
         "rollout_s": run_s,
         "rollout_s_per_trajectory": run_s / n_test,
         "batch_size": batch_size,
         "n_batches": len(chunks),
-        "device": str(jax.devices()[0].device_kind),
+        "device": str(jax.local_devices()[0].device_kind),
         "backend": jax.default_backend(),
+        # Timings are process 0's; each process rolled out up to this many trajectories.
+        "processes": jax.process_count(),
+        "trajectories_per_process": share,
     }
     return stats, pred0, timings
 
@@ -179,6 +204,34 @@ def _divergence_record(first_bad, finite, times, dt_macro, bound) -> dict:
         "per_trajectory_step": [int(s) + 1 if s < n_steps else None for s in first_bad],
         "bound": bound,
     }
+
+
+def _figures(config, model, macro, pred0, valid, curves, threshold, names) -> list[str]:
+    """Draw the snapshot and curve figures into `names` (process 0 only); return their paths."""
+    if not parallel.is_primary():
+        return list(names)
+    n_steps = macro.shape[1] - 1
+    # Trajectory 0 is drawn only up to its divergence, as it is scored.
+    pred0 = np.where(valid[0].reshape((n_steps,) + (1,) * (pred0.ndim - 1)), pred0, np.nan)
+    label = f"{model.name} ({config.get('experiment', '?')}, {config.get('profile', '?')})"
+    figures = [
+        plots.plot_snapshots(
+            macro[0, 1:],
+            pred0,
+            curves["time"],
+            names[0],
+            n_snapshots=int(config.eval.get("n_snapshots", 4)),
+            title=f"{label}: test trajectory 0",
+        ),
+        plots.plot_curves(
+            curves["time"],
+            {model.name: _jsonable(curves)},
+            names[1],
+            threshold=threshold,
+            title=label,
+        ),
+    ]
+    return figures
 
 
 def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict | None = None):
@@ -218,6 +271,8 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
     bound = factor * (data_scale if data_scale > 0 else 1.0)
     batch_size = max(1, min(int(config.eval.batch_size), n_test))
 
+    if jax.process_count() > 1:
+        params = parallel.host_copy(params)  # the rollouts are process-local
     stats, pred0, timings = _rollout_all(
         model, params, macro[:, 0], macro[:, 1:], n_steps, batch_size
     )
@@ -248,27 +303,10 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
             for b in range(n_test)
         ]
 
+    # Only process 0 draws and writes; every process returns the same summary.
     fig_dir = os.path.join(workdir, FIGURES_DIR if split == "test" else f"{FIGURES_DIR}_{split}")
-    # Trajectory 0 is drawn only up to its divergence, as it is scored.
-    pred0 = np.where(valid[0].reshape((n_steps,) + (1,) * (pred0.ndim - 1)), pred0, np.nan)
-    label = f"{model.name} ({config.get('experiment', '?')}, {config.get('profile', '?')})"
-    figures = [
-        plots.plot_snapshots(
-            macro[0, 1:],
-            pred0,
-            curves["time"],
-            os.path.join(fig_dir, "snapshots.png"),
-            n_snapshots=int(config.eval.get("n_snapshots", 4)),
-            title=f"{label}: test trajectory 0",
-        ),
-        plots.plot_curves(
-            curves["time"],
-            {model.name: _jsonable(curves)},
-            os.path.join(fig_dir, "curves.png"),
-            threshold=threshold,
-            title=label,
-        ),
-    ]
+    figure_names = [os.path.join(fig_dir, "snapshots.png"), os.path.join(fig_dir, "curves.png")]
+    figures = _figures(config, model, macro, pred0, valid, curves, threshold, figure_names)
 
     rmse = None if diverged else metrics.rmse_from_frames(mse)
     mae_all = None if diverged else metrics.mae_from_frames(mae)
@@ -303,9 +341,10 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
         "config": config_to_dict(config),
     }
     results.update(extra or {})
-    os.makedirs(workdir, exist_ok=True)
     results_path = os.path.join(workdir, results_file(split))
-    write_json(results_path, results)
+    if parallel.is_primary():
+        os.makedirs(workdir, exist_ok=True)
+        write_json(results_path, results)
     return {
         "rmse": rmse,
         "mae": mae_all,

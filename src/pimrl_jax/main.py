@@ -166,9 +166,15 @@ def main(argv):
     import jax
 
     logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing) are noise here
-    from pimrl_jax.parallel import maybe_initialize_distributed
+    from pimrl_jax import parallel
 
-    maybe_initialize_distributed()  # one of several processes: join them (no-op on one host)
+    try:  # one of several processes: join them (a no-op on one host)
+        parallel.maybe_initialize_distributed()
+    except parallel.DistributedSetupError as error:
+        _fail(str(error))
+    if not parallel.is_primary():
+        # Process 0 reports progress for all; the others speak only on stderr (errors).
+        sys.stdout = open(os.devnull, "w")
 
     # Reruns and resumptions reuse compiled steps (the test suite uses the same cache).
     cache = os.environ.get("PIMRL_JAX_CACHE", ".cache/jax")

@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Mapping
 
 import jax
+import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -69,6 +70,8 @@ def data_parallel_value_and_grad(
     mesh: jax.sharding.Mesh,
     *,
     finalize: Callable[[jax.Array], jax.Array] | None = None,
+    draw: Callable | None = None,
+    batch_size: int | None = None,
 ) -> Callable:
     """value_and_grad(params, batch) -> (loss, grads), data-parallel over `mesh`.
 
@@ -78,11 +81,17 @@ def data_parallel_value_and_grad(
       mesh: a mesh with a `data` axis (`make_data_mesh()`); params are replicated over it.
       finalize: optional scalar map applied to the global mean (e.g. `jnp.sqrt` to turn a mean
         squared error into an RMSE); the gradients are scaled by its derivative there.
+      draw: optional `draw(*inputs, start, count) -> batch`, rows `start … start+count` of the
+        global batch of `batch_size` examples that `inputs` (e.g. the training arrays and a PRNG
+        key, replicated) define. With it the function takes `(params, *inputs)` and each device
+        draws only its own rows: no device, and no process, ever holds the whole batch.
+      batch_size: the global batch size; required with `draw`.
     Returns:
       A function of (params, batch), batch a pytree of arrays (B, …) with B a multiple of the
-      device count (ValueError otherwise), giving the loss and gradients replicated on every
-      device. Use it inside `jit`.
+      device count (ValueError otherwise) — or of (params, *inputs) with `draw` — giving the
+      loss and gradients replicated on every device. Use it inside `jit`.
     """
+    n = int(mesh.shape[DATA_AXIS])
 
     def local(params, batch):
         # Without vma checking (below) the gradients are this shard's own; averaging them is
@@ -90,9 +99,37 @@ def data_parallel_value_and_grad(
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
         return jax.lax.pmean((loss, grads), DATA_AXIS)
 
+    def local_drawn(params, *inputs):
+        per_device = batch_size // n
+        start = jax.lax.axis_index(DATA_AXIS) * per_device
+        return local(params, draw(*inputs, start=start, count=per_device))
+
     # check_vma=False: model code starts scans from fresh zeros (the ConvLSTM state) whose
     # carries would otherwise need per-device casts in every model; the only cross-device
     # value here is the pmean, so the check would guard nothing else.
+    def finish(loss, grads):
+        if finalize is None:
+            return loss, grads
+        loss, slope = jax.value_and_grad(finalize)(loss)
+        return loss, jax.tree.map(lambda g: slope * g, grads)
+
+    if draw is not None:
+        if batch_size is None:
+            raise ValueError("data_parallel_value_and_grad: `draw` needs the global batch_size")
+        check_batch_size(int(batch_size), mesh)
+
+        def drawn_value_and_grad(params, *inputs):
+            sharded = jax.shard_map(
+                local_drawn,
+                mesh=mesh,
+                in_specs=(P(),) * (1 + len(inputs)),
+                out_specs=(P(), P()),
+                check_vma=False,
+            )
+            return finish(*sharded(params, *inputs))
+
+        return drawn_value_and_grad
+
     sharded = jax.shard_map(
         local,
         mesh=mesh,
@@ -104,14 +141,10 @@ def data_parallel_value_and_grad(
     def value_and_grad(params, batch):
         for leaf in jax.tree.leaves(batch):
             check_batch_size(int(leaf.shape[0]), mesh)
-        # Wherever the batch was drawn (replicated, in the train step), split it here: each
-        # device slices out its own examples, no collective.
+        # Wherever the batch was drawn (replicated), split it here: each device slices out its
+        # own examples, no collective.
         batch = jax.tree.map(lambda x: jax.sharding.reshard(x, batch_sharded(mesh)), batch)
-        loss, grads = sharded(params, batch)
-        if finalize is None:
-            return loss, grads
-        loss, slope = jax.value_and_grad(finalize)(loss)
-        return loss, jax.tree.map(lambda g: slope * g, grads)
+        return finish(*sharded(params, batch))
 
     return value_and_grad
 
@@ -147,32 +180,109 @@ def multihost_launcher(environ: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
+class DistributedSetupError(RuntimeError):
+    """A multi-process launch whose variables are incomplete or inconsistent."""
+
+
+def _distributed_args(env: Mapping[str, str]) -> dict:
+    """The `jax.distributed.initialize` arguments for a `JAX_COORDINATOR_ADDRESS` launch: JAX
+    0.10 reads the address from the environment but not the process count and id, so they are
+    read here from JAX_NUM_PROCESSES and JAX_PROCESS_ID."""
+    address = env["JAX_COORDINATOR_ADDRESS"]
+    values = {}
+    for name in ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        raw = env.get(name)
+        try:
+            values[name] = int(raw)
+        except (TypeError, ValueError):
+            raise DistributedSetupError(
+                f"JAX_COORDINATOR_ADDRESS={address} starts a multi-process run, which also needs "
+                f"{name} (an integer; got {raw!r}). Set JAX_NUM_PROCESSES to the number of "
+                "processes and JAX_PROCESS_ID to 0 … JAX_NUM_PROCESSES-1 on each (the same "
+                "address everywhere), or use `python -m pimrl_jax.launch` on one machine."
+            ) from None
+    count, index = values["JAX_NUM_PROCESSES"], values["JAX_PROCESS_ID"]
+    if count < 1 or not 0 <= index < count:
+        raise DistributedSetupError(
+            f"JAX_PROCESS_ID={index} is not in 0 … {count - 1} (JAX_NUM_PROCESSES={count})"
+        )
+    return {"coordinator_address": address, "num_processes": count, "process_id": index}
+
+
 def maybe_initialize_distributed(environ: Mapping[str, str] | None = None) -> bool:
-    """Call `jax.distributed.initialize()` when launched as one of several processes (see
+    """Call `jax.distributed.initialize` when launched as one of several processes (see
     `multihost_launcher`); a no-op on a single host or when already initialised. Must run before
-    the first JAX computation. Returns whether it initialised."""
-    launcher = multihost_launcher(environ)
+    the first JAX computation. Returns whether it initialised.
+
+    Slurm and Open MPI launches are detected by JAX itself. A plain launch sets, on every
+    process, JAX_COORDINATOR_ADDRESS=host:port (process 0's host), JAX_NUM_PROCESSES and
+    JAX_PROCESS_ID; `python -m pimrl_jax.launch` does that on one machine. Across processes on
+    CPU the collectives run over gloo (JAX's default for CPU since 0.4.3x)."""
+    env = os.environ if environ is None else environ
+    launcher = multihost_launcher(env)
     if launcher is None or jax.distributed.is_initialized():
         return False
-    # Addresses, counts and ids come from the same environment; JAX reads them itself.
-    jax.distributed.initialize()
-    print(
-        f"jax.distributed ({launcher}): process {jax.process_index()} of "
-        f"{jax.process_count()}, {jax.device_count()} devices in all"
-    )
+    args = _distributed_args(env) if launcher == "JAX_COORDINATOR_ADDRESS" else {}
+    jax.distributed.initialize(**args)
+    if jax.process_index() == 0:
+        print(
+            f"jax.distributed ({launcher}): {jax.process_count()} processes, "
+            f"{jax.device_count()} devices in all ({jax.local_device_count()} per process)"
+        )
     return True
 
 
+def is_primary() -> bool:
+    """Whether this is process 0, the one that writes logs, results and figures."""
+    return jax.process_index() == 0
+
+
+def _global(x, sharding: NamedSharding):
+    if isinstance(x, jax.Array):
+        if x.sharding == sharding:
+            return x
+        if jax.process_count() > 1 and x.is_fully_addressable:
+            # A process-local array (e.g. a freshly initialised parameter): every process holds
+            # the same value, so each contributes its copy to the global replicated array.
+            x = np.asarray(x)
+    return jax.device_put(x, sharding)
+
+
 def put_replicated(tree, mesh: jax.sharding.Mesh):
-    """`tree` on every device of `mesh` (a no-op for arrays already placed so)."""
-    return jax.device_put(tree, replicated(mesh))
+    """`tree` on every device of `mesh`, of every process (a no-op for arrays already placed so).
+    With several processes every one must pass the same values (they all do: same data, same
+    seeds, same updates)."""
+    target = replicated(mesh)
+    return jax.tree.map(lambda x: _global(x, target), tree)
+
+
+def host_copy(tree):
+    """`tree` as NumPy arrays on this host, e.g. params to run process-local code with. Arrays
+    spread over several processes must be fully replicated (as params and optimiser state
+    are)."""
+    return jax.tree.map(lambda x: np.array(x, copy=True), tree)
+
+
+def gather_rows(tree, n_rows: int):
+    """Concatenate every process's `tree` (equal shapes everywhere) along axis 0, in process
+    order, and keep the first `n_rows` rows; on one process, `tree` itself."""
+    if jax.process_count() == 1:
+        return jax.tree.map(lambda x: np.asarray(x)[:n_rows], tree)
+    from jax.experimental import multihost_utils
+
+    gathered = multihost_utils.process_allgather(tree, tiled=True)
+    return jax.tree.map(lambda x: np.asarray(x)[:n_rows], gathered)
 
 
 __all__ = [
     "DATA_AXIS",
+    "DistributedSetupError",
     "batch_sharded",
     "check_batch_size",
     "data_parallel_value_and_grad",
+    "gather_rows",
+    "host_copy",
+    "is_primary",
     "make_data_mesh",
     "maybe_initialize_distributed",
     "multihost_launcher",

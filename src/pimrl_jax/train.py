@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from pimrl_jax import data as data_lib
+from pimrl_jax import parallel
 from pimrl_jax.checkpoint import CheckpointDamagedError, Checkpoints, CheckpointStructureError
 
 STAGE_NAMES = {1: "micro", 2: "macro"}
@@ -172,12 +173,13 @@ def make_update(
 
     metrics: loss (before the update), grad_norm, and `finite` — whether the loss and every
     updated parameter are finite. `value_and_grad` turns `loss_fn` into (params, batch) ->
-    (loss, grads); see `parallel.data_parallel_value_and_grad` for the data-parallel one.
+    (loss, grads); see `parallel.data_parallel_value_and_grad` for the data-parallel one, which
+    may take other inputs than a batch (then `update(state, *inputs)`).
     """
     loss_and_grads = value_and_grad(loss_fn)
 
-    def update(state, batch):
-        loss, grads = loss_and_grads(state["params"], batch)
+    def update(state, *inputs):
+        loss, grads = loss_and_grads(state["params"], *inputs)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         finite = jnp.isfinite(loss)
@@ -194,36 +196,51 @@ def window_stride(model, data_config) -> int:
     return int(data_config.N) if model.name in ("pimrl", "pimrl_nomp") else 1
 
 
+def data_parallel(config) -> bool:
+    """Whether training splits batches over devices: `train.data_parallel`, and always when JAX
+    runs as several processes (each then computes only its devices' share)."""
+    return bool(config.train.get("data_parallel", False)) or jax.process_count() > 1
+
+
 def make_train_step(model, config, stage: int, tx: optax.GradientTransformation) -> Callable:
     """step(state, data, train_key) -> (state, metrics), jitted, state donated.
 
     The batch is drawn from `fold_in(train_key, state["step"])`: the same step always sees the
-    same batch, whether or not the run was interrupted. With `train.data_parallel` that same
-    batch is split over every device (`pimrl_jax.parallel`): state and data are replicated, the
-    loss is sqrt of the devices' averaged MSE (the RMSE of the whole batch), the gradients are
-    averaged.
+    same batch, whether or not the run was interrupted. Data-parallel (`data_parallel(config)`),
+    the devices of every process share that same batch (`pimrl_jax.parallel`): state and data
+    are replicated, each device draws only its own rows of the batch, the loss is sqrt of the
+    devices' averaged MSE (the RMSE of the whole batch), the gradients are averaged.
     """
     batch_size = int(config.train.batch_size)
     window = int(config.train.window)
     stride = window_stride(model, config.data)
-    mesh = None
-    if config.train.get("data_parallel", False):
-        from pimrl_jax import parallel
 
+    def draw(data, key, *, start=0, count=None):
+        if stage == 1:
+            return data_lib.sample_bursts(data["bursts"], key, batch_size, start=start, count=count)
+        return data_lib.sample_windows(
+            data["macro"], key, batch_size, window, stride, start=start, count=count
+        )
+
+    mesh = None
+    if data_parallel(config):
         mesh = parallel.make_data_mesh()
-        parallel.check_batch_size(batch_size, mesh)
-        dp = functools.partial(parallel.data_parallel_value_and_grad, mesh=mesh, finalize=jnp.sqrt)
+        dp = functools.partial(
+            parallel.data_parallel_value_and_grad,
+            mesh=mesh,
+            finalize=jnp.sqrt,
+            draw=draw,
+            batch_size=batch_size,
+        )
         update = make_update(make_loss(model, stage, error=mse), tx, dp)
+
+        def step(state, data, train_key):
+            return update(state, data, jax.random.fold_in(train_key, state["step"]))
     else:
         update = make_update(make_loss(model, stage), tx)
 
-    def step(state, data, train_key):
-        key = jax.random.fold_in(train_key, state["step"])
-        if stage == 1:
-            batch = data_lib.sample_bursts(data["bursts"], key, batch_size)
-        else:
-            batch = data_lib.sample_windows(data["macro"], key, batch_size, window, stride)
-        return update(state, batch)
+        def step(state, data, train_key):
+            return update(state, draw(data, jax.random.fold_in(train_key, state["step"])))
 
     jitted = jax.jit(step, donate_argnums=0)
     if mesh is None:
@@ -302,10 +319,12 @@ def check_config(
 
 
 def store_config(workdir: pathlib.Path, config) -> None:
-    """Write `config.json` (process 0 only)."""
+    """Write `config.json` (process 0 only; atomically, as other processes may be reading it)."""
     if jax.process_index() == 0:
         text = json.dumps(config_to_flat(config), indent=1, sort_keys=True)
-        (workdir / "config.json").write_text(text + "\n")
+        tmp = workdir / "config.json.tmp"
+        tmp.write_text(text + "\n")
+        tmp.replace(workdir / "config.json")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -371,8 +390,18 @@ def _keys(config):
 
 
 def _abstract(tree):
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), tree)
+    """Where a restored state goes: this process's first device, or, with several processes,
+    every device of every process (replicated), as the data-parallel step wants it."""
+    if jax.process_count() > 1:
+        where = parallel.replicated(parallel.make_data_mesh())
+    else:
+        where = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=where), tree)
+
+
+def _sample(dataset: dict) -> np.ndarray:
+    """One training frame (1, *space, C), the input shape `model.init` needs."""
+    return np.asarray(dataset["train"]["macro"][:1, 0], np.float32)
 
 
 def _restore(ckpts: Checkpoints, step: int, model, config, sample):
@@ -450,8 +479,14 @@ def train(
     workdir.mkdir(parents=True, exist_ok=True)
     plan = stages_of(model, config.train)
     data = data_lib.training_arrays(dataset["train"])
-    sample = data["macro"][:1, 0]
+    sample = _sample(dataset)
     _, train_key = _keys(config)
+    several = jax.process_count() > 1
+    if data_parallel(config):
+        # Placed once on every device (of every process), not at each step.
+        mesh = parallel.make_data_mesh()
+        parallel.check_batch_size(int(config.train.batch_size), mesh)
+        data, train_key = parallel.put_replicated((data, train_key), mesh)
     ckpts = Checkpoints(workdir / "checkpoints")
     log = None
     try:
@@ -480,7 +515,8 @@ def train(
             if step >= end:
                 continue
             if int(state["stage"]) != stage:  # entering this stage: fresh optimiser
-                state, tx = _stage_state(model, config, sample, stage, step, state["params"])
+                params = parallel.host_copy(state["params"]) if several else state["params"]
+                state, tx = _stage_state(model, config, sample, stage, step, params)
             else:
                 tx = make_optimizer(config.train, state["params"], stage)
             schedule = make_schedule(config.train)
@@ -532,9 +568,10 @@ def train(
         ckpts.close()
         if log is not None:
             log.close()
-    return RunInfo(
-        params=state["params"], resumed_from=latest, final_step=step, train_seconds=train_seconds
-    )
+    # With several processes the params span all of them: hand back this host's copy, which
+    # process-local code (the evaluation) can use.
+    params = parallel.host_copy(state["params"]) if several else state["params"]
+    return RunInfo(params=params, resumed_from=latest, final_step=step, train_seconds=train_seconds)
 
 
 def restore_params(
@@ -553,9 +590,12 @@ def restore_params(
                 f"EXP={config.experiment} PROFILE={config.profile} MODEL={model.params_from})"
             )
         check_config(workdir, config, allow_config_change, resuming=True, write=False)
-        sample = data_lib.training_arrays(dataset["train"])["macro"][:1, 0]
+        sample = _sample(dataset)
         try:
-            return _restore(ckpts, latest, model, config, sample)[0]["params"], latest
+            params = _restore(ckpts, latest, model, config, sample)[0]["params"]
+            if jax.process_count() > 1:
+                params = parallel.host_copy(params)  # for process-local evaluation
+            return params, latest
         except CheckpointDamagedError as error:
             intact = intact_steps(ckpts, model, config, sample)
             have = (
