@@ -38,13 +38,15 @@ def free_port() -> int:
 def process_env(
     index: int, processes: int, port: int, devices: int | None, base: dict | None = None
 ) -> dict:
-    """The environment of process `index` of `processes`."""
+    """The environment of process `index` of `processes` (`--processes 1` runs `main` plainly,
+    as a single process, which is what several processes are compared with)."""
     env = dict(os.environ if base is None else base)
-    env.update(
-        JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
-        JAX_NUM_PROCESSES=str(processes),
-        JAX_PROCESS_ID=str(index),
-    )
+    if processes > 1:  # one process is a plain run: no coordinator, nothing to join
+        env.update(
+            JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+            JAX_NUM_PROCESSES=str(processes),
+            JAX_PROCESS_ID=str(index),
+        )
     if devices is not None:
         env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES=str(devices))
         # An XLA_FLAGS device count would override JAX_NUM_CPU_DEVICES: drop it.
