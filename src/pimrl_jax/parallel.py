@@ -13,7 +13,13 @@ the mean squared error) is passed as `finalize`: L = finalize(mean), ∇L = fina
 
 Multi-host: `maybe_initialize_distributed()` starts JAX's distributed runtime when the process
 was launched as one of several (a coordinator address or a Slurm / Open MPI job with more than
-one task); then `jax.devices()` and hence `make_data_mesh()` span every host.
+one task); then `jax.devices()` and hence `make_data_mesh()` span every process. Every process
+runs the same program on the same (replicated) params, optimiser state and training data; in
+the train step each device draws only its own rows of the batch (`data_parallel_value_and_grad`
+with `draw`), so no batch crosses a process boundary and only the loss and gradients are
+all-reduced (over gloo between CPU processes, NCCL between GPUs). `put_replicated` turns
+process-local values into such global arrays, `host_copy` brings replicated ones back for
+process-local code, `gather_rows` collects per-process results (the evaluation's).
 """
 
 from __future__ import annotations
