@@ -21,6 +21,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -85,7 +87,10 @@ def make_data(config, force: bool = False, progress: bool = True, chunk: int | N
         )
     seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    report = dict(closure.closure_report(data, splits["val"][0]), split="val")
+    # On the frames as stored (float32): what the models see and what `python -m solvers.closure`
+    # recomputes from the file.
+    stored_val = np.asarray(splits["val"][0], np.float32)
+    report = dict(closure.closure_report(data, stored_val), split="val")
     closure_seconds = time.perf_counter() - t0
     print(
         f"{exp}:{profile} {closure.one_line(report)} "

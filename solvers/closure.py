@@ -164,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with h5py.File(args.path, "r") as f:
-            data = json.loads(f.attrs["data_config"])
+            data = json.loads(f.attrs["data_config"])  # numbers are stored as floats
+            for key in ("ndim", "grid", "solver_grid", "substeps", "k", "N", "n_macro"):
+                data[key] = int(data[key])
             if args.split not in f:
                 splits = [name for name in f if "macro" in f[name]]
                 print(f"error: {args.path} has no split {args.split!r}; it has {splits}")

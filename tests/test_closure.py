@@ -202,3 +202,25 @@ def test_finite_difference_rhs_agrees_with_the_spectral_solver(name, ndim, lengt
     scale = np.max(np.abs(spectral))
     assert scale > 0
     np.testing.assert_allclose(fd, spectral, atol=1e-5 * scale)
+
+
+def test_make_data_stores_the_report_and_the_cli_recomputes_it(tmp_path, capsys):
+    from experiments.kdv import get_config
+    from solvers import dataset
+    from solvers.__main__ import make_data
+
+    config = get_config("smoke")
+    config.data.path = str(tmp_path / "kdv-smoke.h5")
+    make_data(config, progress=False)
+    printed = capsys.readouterr().out
+    assert "kdv:smoke closure (euler): r_state max" in printed
+    stored = dataset.load(config.data.path, config.data)["closure"]
+    assert stored["split"] == "val" and stored["r_oracle"].shape == (config.data.n_val, 8)
+    val = dataset.load(config.data.path, config.data)["val"]["macro"]
+    fresh = closure.closure_report(config.data, val)
+    np.testing.assert_allclose(stored["r_oracle"], fresh["r_oracle"], rtol=1e-6)
+    np.testing.assert_allclose(stored["r_state"], fresh["r_state"], rtol=1e-6, atol=1e-12)
+    assert stored["summary"] == closure.summarize(fresh)
+    assert closure.main([config.data.path]) == 0
+    assert closure.one_line(fresh) in capsys.readouterr().out
+    assert closure.main([config.data.path, "--split", "nope"]) == 1
