@@ -22,7 +22,6 @@ import sys
 import time
 
 import numpy as np
-
 from absl import app, flags
 from ml_collections import config_flags
 
