@@ -215,3 +215,29 @@ def test_compare_table_and_plot_from_fake_results(tmp_path):
     assert "missing" in rows["crop"]
     assert "73.0%" in text  # PIMRL's RMSE reduction against PeRCNN: 1 - 0.0123/0.0456
     assert os.path.getsize(tmp_path / "comparison.png") > 10_000
+
+
+def test_headline_hct_is_per_field_not_pooled(tmp_path):
+    """Right channel means, wrong pattern in v: the pooled correlation (channels × space) stays
+    high because of the gap between the means; the per-field headline sees the lost pattern."""
+    rng = np.random.default_rng(3)
+    n_steps = 6
+    u = 1.0 + 0.05 * rng.standard_normal((2, n_steps + 1, 8, 6, 1))
+    v = 0.05 * rng.standard_normal((2, n_steps + 1, 8, 6, 1))
+    truth = np.concatenate([u, v], axis=-1).astype(np.float32)
+    dataset = {"test": {"macro": truth, "macro_times": DT * np.arange(n_steps + 1)}}
+
+    def rollout(params, u0, n):  # u exact, v replaced by an unrelated pattern after frame 2
+        frames = jnp.asarray(truth[:, 1 : n + 1])
+        noise = jnp.asarray(0.05 * rng.standard_normal(frames.shape[:-1] + (1,)), jnp.float32)
+        late = jnp.arange(n)[None, :, None, None, None] >= 2
+        v_pred = jnp.where(late, noise, frames[..., 1:])
+        return jnp.concatenate([frames[..., :1], v_pred], axis=-1)
+
+    evaluate.evaluate(_config(), FakeModel("swapped", rollout), {}, dataset, str(tmp_path))
+    res = _strict_json(tmp_path / "results.json")
+    per_field = np.asarray(res["per_trajectory"]["correlation"])
+    assert np.all(per_field[:, 2:] < 0.8) and np.all(per_field[:, :2] > 0.99)
+    assert res["hct"] == pytest.approx(2 * DT)
+    assert res["hct_pooled"] == pytest.approx(n_steps * DT)  # the mean gap props it up
+    assert res["hct_worst_channel"] == pytest.approx(2 * DT)

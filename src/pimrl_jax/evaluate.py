@@ -13,10 +13,10 @@ test data. A diverged trajectory's frames from there on are excluded (set to NaN
   comparable and are not); `rmse_before_divergence` / `mae_before_divergence` hold the values over
   the frames before the first divergence of any trajectory (`null` if that is the first frame);
 * HCT is always defined: a diverged frame counts as decorrelated, so a trajectory's HCT stops there;
-  besides the headline HCT (correlation over channels × space) and its count-of-frames variant,
-  `hct_worst_channel` uses the least-correlated channel's correlation over space (a diagnostic:
-  with very different channel means, e.g. Gray–Scott's u ≈ 1, v ≈ 0, the flattened correlation
-  stays near 1 whatever the pattern);
+  the headline HCT is per field (method.md §6: each field's Pearson correlation over space,
+  averaged over the fields), with its count-of-frames variant; `hct_pooled` uses the correlation
+  over channels × space (with very different channel means, e.g. Gray–Scott's u ≈ 1, v ≈ 0, it
+  stays near 1 whatever the pattern) and `hct_worst_channel` the least-correlated field's;
 * the per-time curves are `null` from the first frame where any trajectory has diverged;
 * `divergence` records the first macro step j (1-based: u_j is the first bad frame), its physical
   time j Δt, the reason, and the per-trajectory steps.
@@ -281,20 +281,25 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
     valid = np.arange(n_steps)[None, :] < first_bad[:, None]
     mse = np.where(valid, stats["mse"], np.nan)
     mae = np.where(valid, stats["mae"], np.nan)
-    corr = np.where(valid, stats["corr"], np.nan)
-    # The least-correlated channel: a stricter HCT for multi-field systems, see metrics.pearson.
+    # Headline correlation (method.md §6): each field's own Pearson over space, then the mean
+    # over fields. The pooled one (channels × space) is propped up by the gap between the
+    # fields' means (Gray–Scott: u ≈ 1, v ≈ 0); the least-correlated field is the strictest.
+    corr = np.where(valid, np.mean(stats["corr_channels"], axis=-1), np.nan)
+    corr_pooled = np.where(valid, stats["corr"], np.nan)
     corr_worst = np.where(valid, np.min(stats["corr_channels"], axis=-1), np.nan)
     divergence = _divergence_record(first_bad, stats["finite"], times, dt_macro, bound)
     diverged = divergence["diverged"]
     n_ok = int(first_bad.min())  # frames before any trajectory diverged
 
     hct = metrics.hct(corr, dt_macro, threshold)
+    hct_pooled = metrics.hct(corr_pooled, dt_macro, threshold)
     hct_worst = metrics.hct(corr_worst, dt_macro, threshold)
     curves = {
         "time": times[1:] - times[0],
         "rmse": metrics.per_time_rmse(mse),
         "mae": metrics.per_time_mae(mae),
         "correlation": metrics.per_time_correlation(corr),
+        "correlation_pooled": metrics.per_time_correlation(corr_pooled),
         "correlation_worst_channel": metrics.per_time_correlation(corr_worst),
     }
     with np.errstate(invalid="ignore"):
@@ -322,6 +327,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
         "hct": hct["hct"],
         "hct_count": hct["hct_count"],
         "hct_threshold": threshold,
+        "hct_pooled": hct_pooled["hct"],
         "hct_worst_channel": hct_worst["hct"],
         "diverged": diverged,
         "divergence": divergence,
@@ -333,6 +339,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
             "rmse": per_traj_rmse,
             "hct": hct["per_trajectory"],
             "hct_count": hct["per_trajectory_count"],
+            "hct_pooled": hct_pooled["per_trajectory"],
             "hct_worst_channel": hct_worst["per_trajectory"],
             "correlation": corr,
         },
