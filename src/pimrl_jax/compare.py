@@ -211,8 +211,9 @@ def write_report(
         f"{_num(horizon.get('dt_macro'))} (time {_num(horizon.get('time'))}); "
         f"HCT threshold {any_res.get('hct_threshold', 0.8)}. RMSE/MAE over all test "
         "trajectories, predicted frames, channels and grid points (the initial condition is not "
-        "scored); HCT = time before the correlation first drops below the threshold, and the "
-        "count-of-frames variant. A diverged model (NaN/Inf or max-abs above the sanity bound) "
+        "scored); HCT = time before the per-field correlation (each field's Pearson over "
+        "space, averaged over fields) first drops below the threshold, and the count-of-frames "
+        "variant. A diverged model (NaN/Inf or max-abs above the sanity bound) "
         "shows the first diverged macro step instead of RMSE/MAE; see its results.json.",
         "",
     ]
