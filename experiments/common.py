@@ -59,6 +59,10 @@ def train_defaults() -> ConfigDict:
             steps=1000,  # stage 2: joint training on macro windows
             batch_size=4,
             window=8,  # macro steps per training window (multiple of data.N for pimrl)
+            # Stage 2 curriculum: window lengths in order, over equal shares of `steps`
+            # (empty: `window` throughout). E.g. (4, 8, 16).
+            curriculum=(),
+            input_noise=0.0,  # noise on each window's initial state, in units of each field's std
             lr=1e-3,
             lr_decay=0.5,
             lr_decay_every=500,

@@ -267,3 +267,43 @@ def test_pimrl_nomp_has_no_training_of_its_own():
     nomp = types.SimpleNamespace(name="pimrl_nomp", params_from="pimrl", micro_rollout=None)
     with pytest.raises(ValueError, match="evaluates the parameters of 'pimrl'"):
         train_lib.stages_of(nomp, smoke_config("kdv").train)
+
+
+def test_curriculum_grows_the_window_in_equal_phases(smoke_data, tmp_path):
+    model = toy_model(4)
+    lengths = []
+    rollout = model.rollout
+
+    def recording_rollout(params, u0, n):
+        lengths.append(n)  # at trace time: one entry per compiled window length
+        return rollout(params, u0, n)
+
+    model = types.SimpleNamespace(**{**vars(model), "rollout": recording_rollout})
+    config = toy_config(tmp_path, steps=6, curriculum=(1, 2, 4), log_every=1)
+    train_lib.train(config, model, smoke_data("kdv"), tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    stage2 = [r["window"] for r in records if r["stage"] == 2]
+    assert stage2 == [1, 1, 2, 2, 4, 4]
+    assert sorted(set(lengths)) == [1, 2, 4]
+    assert [train_lib.curriculum_window(config.train, i, 7) for i in range(7)] == [
+        1,
+        1,
+        1,
+        2,
+        2,
+        4,
+        4,
+    ]
+    assert train_lib.curriculum(toy_config(tmp_path).train) == (2,)  # no curriculum: the window
+
+
+def test_input_noise_has_the_requested_scale_and_splits_by_rows():
+    u0 = jnp.zeros((512, 16, 2), jnp.float32)
+    scale = jnp.asarray([2.0, 0.5], jnp.float32)
+    key = jax.random.PRNGKey(5)
+    noisy = np.asarray(data_lib.add_input_noise(u0, key, scale, 0.1))
+    np.testing.assert_allclose(noisy.reshape(-1, 2).std(axis=0), [0.2, 0.05], rtol=0.03)
+    share = data_lib.add_input_noise(
+        u0[:128], key, scale, 0.1, start=128, count=128, batch_size=512
+    )
+    np.testing.assert_array_equal(np.asarray(share), noisy[128:256])

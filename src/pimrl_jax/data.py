@@ -25,13 +25,39 @@ import numpy as np
 def training_arrays(split: dict) -> dict:
     """The arrays the train step samples from, float32 and on the default device.
 
-    Returns `{"macro": (traj, T+1, *space, C), "bursts": (traj * n_bursts, k+1, *space, C)}`;
-    bursts of all trajectories are pooled because every burst is an independent sample.
+    Returns `{"macro": (traj, T+1, *space, C), "bursts": (traj * n_bursts, k+1, *space, C),
+    "scale": (C,)}`; bursts of all trajectories are pooled because every burst is an independent
+    sample; `scale` is each field's standard deviation over the macro frames (the unit of
+    `train.input_noise`).
     """
     macro = np.asarray(split["macro"], dtype=np.float32)
     bursts = np.asarray(split["bursts"], dtype=np.float32)
     bursts = bursts.reshape((-1,) + bursts.shape[2:])
-    return jax.device_put({"macro": macro, "bursts": bursts})
+    scale = np.std(macro.reshape(-1, macro.shape[-1]), axis=0).astype(np.float32)
+    return jax.device_put({"macro": macro, "bursts": bursts, "scale": scale})
+
+
+def add_input_noise(
+    u0: jax.Array,
+    key: jax.Array,
+    scale: jax.Array,
+    level: float,
+    *,
+    start=0,
+    count: int | None = None,
+    batch_size: int | None = None,
+) -> jax.Array:
+    """`u0 + level · scale_c · ε`, ε ~ N(0, 1) per point: noise injection on a batch's initial
+    states, so that training sees the slightly-off states a rollout produces (stability).
+
+    The noise of the whole batch (`batch_size` rows) is drawn from `key` and rows `start …
+    start+count` kept, so a device's share gets the noise the whole batch has there.
+    """
+    rows = u0.shape[0] if batch_size is None else batch_size
+    eps = jax.random.normal(key, (rows, *u0.shape[1:]), u0.dtype)
+    eps = _rows(eps, start, count)
+    lane = scale.reshape((1,) * (u0.ndim - 1) + (-1,))
+    return u0 + level * lane * eps
 
 
 def window_starts(n_macro_steps: int, window: int, stride: int) -> np.ndarray:

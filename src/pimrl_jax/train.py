@@ -202,7 +202,24 @@ def data_parallel(config) -> bool:
     return bool(config.train.get("data_parallel", False)) or jax.process_count() > 1
 
 
-def make_train_step(model, config, stage: int, tx: optax.GradientTransformation) -> Callable:
+def curriculum(train_config) -> tuple[int, ...]:
+    """Stage 2's window lengths, in order: `train.curriculum` (e.g. (4, 8, 16): the unroll grows
+    as the model learns to stay on the data, as PeRCNN's own scripts grow it 200 -> 400 -> 800
+    steps), or just `train.window`."""
+    windows = tuple(int(w) for w in (train_config.get("curriculum") or ()))
+    return windows or (int(train_config.window),)
+
+
+def curriculum_window(train_config, i: int, n_steps: int) -> int:
+    """The window of stage-2 step `i` (0-based within the stage): the stage's `n_steps` split
+    into equal consecutive phases, one per `curriculum(train_config)` entry."""
+    windows = curriculum(train_config)
+    return windows[min(len(windows) - 1, i * len(windows) // max(n_steps, 1))]
+
+
+def make_train_step(
+    model, config, stage: int, tx: optax.GradientTransformation, window: int | None = None
+) -> Callable:
     """step(state, data, train_key) -> (state, metrics), jitted, state donated.
 
     The batch is drawn from `fold_in(train_key, state["step"])`: the same step always sees the
@@ -212,15 +229,30 @@ def make_train_step(model, config, stage: int, tx: optax.GradientTransformation)
     devices' averaged MSE (the RMSE of the whole batch), the gradients are averaged.
     """
     batch_size = int(config.train.batch_size)
-    window = int(config.train.window)
+    window = int(config.train.window) if window is None else int(window)
     stride = window_stride(model, config.data)
+    noise = float(config.train.get("input_noise", 0.0) or 0.0)
 
     def draw(data, key, *, start=0, count=None):
         if stage == 1:
-            return data_lib.sample_bursts(data["bursts"], key, batch_size, start=start, count=count)
-        return data_lib.sample_windows(
-            data["macro"], key, batch_size, window, stride, start=start, count=count
-        )
+            u0, target = data_lib.sample_bursts(
+                data["bursts"], key, batch_size, start=start, count=count
+            )
+        else:
+            u0, target = data_lib.sample_windows(
+                data["macro"], key, batch_size, window, stride, start=start, count=count
+            )
+        if noise > 0:  # its own key: with noise 0 the batches are those of a run without it
+            u0 = data_lib.add_input_noise(
+                u0,
+                jax.random.fold_in(key, 7),
+                data["scale"],
+                noise,
+                start=start,
+                count=count,
+                batch_size=batch_size,
+            )
+        return u0, target
 
     mesh = None
     if data_parallel(config):
@@ -520,7 +552,14 @@ def train(
             else:
                 tx = make_optimizer(config.train, state["params"], stage)
             schedule = make_schedule(config.train)
-            step_fn = make_train_step(model, config, stage, tx)
+
+            def window_at(step, stage=stage, begin=begin, n_steps=n_steps):
+                if stage == 1:
+                    return None
+                return curriculum_window(config.train, step - begin, n_steps)
+
+            window = window_at(step)
+            step_fn = make_train_step(model, config, stage, tx, window)
             bar = tqdm(
                 total=n_steps,
                 initial=step - begin,
@@ -530,6 +569,9 @@ def train(
             )
             losses, t0, n0 = [], time.perf_counter(), step
             while step < end:
+                if window_at(step) != window:  # the next phase of the curriculum
+                    window = window_at(step)
+                    step_fn = make_train_step(model, config, stage, tx, window)
                 state, metrics = step_fn(state, data, train_key)
                 step += 1
                 loss = float(metrics["loss"])
@@ -550,6 +592,7 @@ def train(
                     rate = (step - n0) / max(time.perf_counter() - t0, 1e-9)
                     record = {
                         "stage": stage,
+                        "window": window,
                         "step": step,
                         "loss": float(np.mean(losses)),
                         "lr": float(schedule(step - begin - 1)),
