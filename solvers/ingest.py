@@ -1030,9 +1030,16 @@ def run(args, argv: Sequence[str] | None = None) -> str:
         f"{name} macro {m.shape} bursts {b.shape}" for name, (m, b) in splits.items()
     )
     lines.insert(0, f"wrote {args.out}: {shapes}")
+    lines.insert(
+        1,
+        "trajectories of the source by split: "
+        + ", ".join(f"{name} {idx}" for name, idx in data["source"]["splits"].items()),
+    )
+    stem = os.path.splitext(os.path.basename(args.out))[0]
     lines.append(
-        f"train on it: make train EXP=custom DATA={args.out}  (or python -m pimrl_jax.main "
-        f"--config experiments/custom.py:{args.out}:quick --workdir runs/custom)"
+        f"train on it: make train EXP=custom DATA={args.out} PROFILE=quick  (= python -m "
+        f"pimrl_jax.main --config experiments/custom.py:{args.out}:quick --workdir "
+        f"runs/custom-{stem}-quick/pimrl)"
     )
     return "\n".join(lines)
 
