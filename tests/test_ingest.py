@@ -397,3 +397,26 @@ def test_oracle_needs_a_named_pde(imported):
     model = build_model(config)
     u = np.ones((1, 16, 16, 2), np.float32)
     assert model.rollout({}, u, 3).shape == (1, 3, 16, 16, 2)
+
+
+def test_the_readme_example_imports_as_written(tmp_path, monkeypatch):
+    """The README's "Your own data" block: its data script and its import command, run as
+    written (in a scratch directory; the training it ends with is what the test above runs)."""
+    import re
+    import shlex
+
+    text = open(os.path.join(ROOT, "README.md")).read()
+    section = text.split("## Your own data", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0].replace("\\\n", " ")
+    script = re.search(r'python -c "(.*?)"\n', block, flags=re.S).group(1)
+    command = next(line for line in block.splitlines() if "-m solvers.ingest" in line)
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("data")
+    exec(compile(script, "README.md:Your own data", "exec"), {"__name__": "readme"})
+    status, text = ingest_cli(*shlex.split(command.split("-m solvers.ingest", 1)[1]))
+    assert status == 0, text
+    assert "train [0, 2, 3, 4, 5, 7, 9, 11], val [6, 10], test [1, 8]" in text
+    from experiments import custom
+
+    config = custom.get_config("data/heat.h5:smoke")
+    assert (config.data.grid, config.data.k, config.data.n_macro) == (16, 5, 16)
