@@ -89,10 +89,16 @@ class IngestError(ValueError):
 
 
 def _split_source(source: str) -> tuple[str, str | None]:
-    """``FILE`` or ``FILE:NAME`` (a colon after the last path separator names an array)."""
+    """``FILE`` or ``FILE:NAME``: the longest existing file before a colon names the file, the
+    rest the array inside it (an HDF5 name may hold slashes: ``sim.h5:group/u``)."""
+    if os.path.exists(source):
+        return source, None
+    for i in range(len(source) - 1, 0, -1):
+        if source[i] == ":" and os.path.isfile(source[:i]):
+            return source[:i], source[i + 1 :] or None
     head, sep, tail = source.rpartition(":")
-    if sep and head and "/" not in tail and not os.path.exists(source):
-        return head, tail
+    if sep and head and "/" not in tail:
+        return head, tail  # a missing file with an array name: the message names the file
     return source, None
 
 
@@ -265,9 +271,10 @@ def read_well(path: str, fields: Sequence[str] | None) -> dict[str, Any]:
                 times = times[0]
         length = None
         if dims is not None and spatial[0] in dims:
-            x = np.asarray(dims[spatial[0]][...], np.float64).ravel()
+            coords = dims[spatial[0]][...]
+            x = np.asarray(coords, np.float64).ravel()
             if x.size >= 2:
-                length = float((x[1] - x[0]) * x.size)
+                length = _significant((x[-1] - x[0]) / (x.size - 1) * x.size, coords.dtype)
         periodic = True
         if "boundary_conditions" in f:
             for bc_name, bc in f["boundary_conditions"].items():
@@ -355,21 +362,33 @@ def check_finite(u: np.ndarray, label: str, times_of, *, axes: int = 1) -> None:
     )
 
 
+def _significant(value: float, dtype) -> float:
+    """``value`` rounded to the precision of ``dtype`` (7 digits for float32 times or
+    coordinates, so 0.0099999998 is stored as 0.01)."""
+    if np.dtype(dtype).itemsize >= 8:
+        return float(value)
+    return float(f"{value:.7g}")
+
+
 def _check_uniform(times: np.ndarray, label: str, spacing: float | None, name: str) -> float:
-    """The spacing of uniform ``times``; a clear message for non-uniform or inconsistent ones."""
+    """The spacing of uniform ``times``; a clear message for non-uniform or inconsistent ones.
+    Steps may differ by 1e-6 of the step plus the rounding of the times' own precision."""
+    dtype = np.asarray(times).dtype if np.asarray(times).dtype.kind == "f" else np.float64
     times = np.asarray(times, np.float64).ravel()
     if times.size < 2:
         raise IngestError(f"{label} has {times.size} time(s); need at least 2")
     steps = np.diff(times)
-    step = float(np.mean(steps))
-    if step <= 0 or np.max(np.abs(steps - step)) > 1e-6 * abs(step):
+    step = float((times[-1] - times[0]) / (times.size - 1))
+    slack = 1e-6 * abs(step) + 8 * float(np.finfo(dtype).eps) * float(np.max(np.abs(times)))
+    if step <= 0 or np.max(np.abs(steps - step)) > slack:
         worst = int(np.argmax(np.abs(steps - step)))
         raise IngestError(
             f"{label} is not uniformly spaced: step {worst} is {steps[worst]:.9g}, the mean step "
             f"{step:.9g}; {name} must be sampled at constant spacing (resample in time first, "
             "or import the uniform part)"
         )
-    if spacing is not None and abs(step - spacing) > 1e-6 * abs(spacing):
+    step = _significant(step, dtype)
+    if spacing is not None and abs(step - spacing) > slack:
         raise IngestError(
             f"{label} has spacing {step:.9g} but --dt/k say {spacing:.9g}; drop --dt (it is read "
             "from the times) or fix it"
@@ -636,6 +655,11 @@ def ingest_fine(args) -> tuple[dict, dict, list[str], dict]:
     u, label = source["u"], source["label"]
     ndim = _check_rank(u, label, "(traj, time, *space, fields)", 1, args.ndim)
     n_in = _check_grid(u.shape[2 : 2 + ndim], label)
+    if args.ndim is None:
+        print(
+            f"note: {label} {tuple(u.shape)} read as {u.shape[0]} trajectories x {u.shape[1]} "
+            f"frames, a {ndim}D grid of {n_in}, {u.shape[-1]} field(s) (--ndim makes it explicit)"
+        )
     k, N = int(args.k or 0), int(args.N or 0)
     if k < 1 or N < 1:
         raise IngestError("--fine needs --k (micro steps per macro step) and --N (burst period)")

@@ -23,14 +23,20 @@ GS = ["--system", "gray_scott", "--coefficients", "d_u=2e-5,d_v=5e-6,f=0.04,kapp
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The gs2d smoke dataset made by `python -m solvers` (its make_data), and the same
-    trajectories finely sampled: every micro frame (spacing δt) on the solver grid, float64."""
-    from solvers.__main__ import make_data
-
+    """The gs2d smoke dataset made by `python -m solvers` (a subprocess: its flags must not meet
+    pimrl_jax.main's in one test process), and the same trajectories finely sampled: every micro
+    frame (spacing δt) on the solver grid, float64."""
     root = tmp_path_factory.mktemp("ingest")
     config = gs2d.get_config("smoke")
     config.data.path = str(root / "gs2d-smoke.h5")
-    make_data(config, progress=False)
+    made = subprocess.run(
+        [
+            sys.executable, "-m", "solvers", "--config=experiments/gs2d.py:smoke",
+            f"--config.data.path={config.data.path}",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
     data = config.data.to_dict()
     # Same solver, same initial conditions (they depend on the seed only): save every micro
     # step on the solver grid (k=1, N=1: every macro step is one δt and a burst).
@@ -320,7 +326,7 @@ def test_the_command_line_says_error_in_one_line(reference, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "solvers.ingest", *argv], cwd=ROOT, capture_output=True, text=True
     )
-    assert result.returncode == 1 and result.stdout == "", result
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and parts[1] in lines[0], lines
 
@@ -420,3 +426,18 @@ def test_the_readme_example_imports_as_written(tmp_path, monkeypatch):
 
     config = custom.get_config("data/heat.h5:smoke")
     assert (config.data.grid, config.data.k, config.data.n_macro) == (16, 5, 16)
+
+
+def test_float32_times_and_hdf5_group_paths(tmp_path):
+    """Well files store times as float32: 0.01·j rounded is still uniform, and δt reads as 0.01;
+    an array inside an HDF5 group is named FILE:group/name."""
+    times = (np.arange(801) * 0.01).astype(np.float32)
+    assert ingest._check_uniform(times, "t", None, "frames") == 0.01
+    assert ingest._check_uniform(times, "t", 0.01, "frames") == 0.01
+    with h5py.File(tmp_path / "sim.h5", "w") as f:
+        f.create_dataset("run/u", data=np.zeros((2, 3, 4, 1), np.float32))
+        f.create_dataset("run/t", data=times[:3])
+    u, label = ingest.read_array(f"{tmp_path}/sim.h5:run/u", "fine trajectories")
+    assert u.shape == (2, 3, 4, 1) and label.endswith("sim.h5:run/u")
+    with pytest.raises(ingest.IngestError, match=r"sim.h5 holds the arrays \['run/t', 'run/u'\]"):
+        ingest.read_array(f"{tmp_path}/sim.h5", "fine trajectories")
