@@ -91,6 +91,7 @@ def eval_defaults() -> ConfigDict:
             n_snapshots=4,  # snapshot times in figures/snapshots.png
             divergence_factor=1e6,  # diverged: NaN/Inf or max-abs > this x max-abs of test data
             split="test",  # "val" for every choice; "test" only for the final evaluation
+            diagnostics=True,  # Jacobian spectral radii at test states (pimrl_jax.diagnostics)
         )
     )
 

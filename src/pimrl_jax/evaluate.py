@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pimrl_jax import metrics, parallel, plots
+from pimrl_jax import diagnostics, metrics, parallel, plots
 
 RESULTS_FILE = "results.json"
 FIGURES_DIR = "figures"
@@ -64,6 +64,9 @@ def _frame_stats(pred, truth) -> dict[str, jnp.ndarray]:
         "corr_channels": metrics.pearson(pred, truth, per_channel=True),
         "finite": metrics.frame_finite(pred),
         "max_abs": metrics.frame_max_abs(pred),
+        # Per-field extrema (B, T, C), for the first step out of the data's range.
+        "field_min": jnp.min(pred, axis=tuple(range(2, pred.ndim - 1))),
+        "field_max": jnp.max(pred, axis=tuple(range(2, pred.ndim - 1))),
     }
 
 
@@ -234,6 +237,39 @@ def _figures(config, model, macro, pred0, valid, curves, threshold, names) -> li
     return figures
 
 
+def _diagnostics(config, model, params, macro, stats, times) -> dict:
+    """Stability diagnostics (`pimrl_jax.diagnostics`): the first predicted frame (1-based macro
+    step and time) out of the test data's per-field range ± 10 % of its span, per trajectory;
+    and, unless `eval.diagnostics` is False, the spectral radius of the one-step Jacobians
+    (macro step Δt, micro step δt) at test frames j = 0, T/2, T of the first two trajectories."""
+    space = tuple(range(1, macro.ndim - 1)) + (0,)
+    lo, hi = np.min(macro, axis=space), np.max(macro, axis=space)
+    first = diagnostics.first_out_of_range(lo, hi, stats["field_min"], stats["field_max"])
+    n_steps = stats["field_min"].shape[1]
+    steps = [int(f) + 1 if f < n_steps else None for f in first]
+    left = [s for s in steps if s is not None]
+    out = {
+        "left_data_range": {
+            "step": min(left) if left else None,
+            "time": float(times[min(left)] - times[0]) if left else None,
+            "per_trajectory_step": steps,
+            "margin": diagnostics.RANGE_MARGIN,
+        }
+    }
+    if config.eval.get("diagnostics", True):
+        picks = [(b, j) for b in range(min(2, macro.shape[0])) for j in (0, n_steps // 2, n_steps)]
+        states = np.stack([macro[b, j] for b, j in picks])
+        radii = diagnostics.step_radii(model, params, states, jax.random.PRNGKey(0))
+        out["jacobian_radius"] = {
+            "states": [f"trajectory {b}, macro frame {j}" for b, j in picks],
+            **{
+                name: None if r is None else {"max": max(r), "per_state": r}
+                for name, r in radii.items()
+            },
+        }
+    return out
+
+
 def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict | None = None):
     """Evaluate `model` with `params` on `dataset[config.eval.split]` (default "test"; "val" for
     every choice made before the final evaluation); write results and figures to `workdir`.
@@ -331,6 +367,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
         "hct_worst_channel": hct_worst["hct"],
         "diverged": diverged,
         "divergence": divergence,
+        "diagnostics": _diagnostics(config, model, params, macro, stats, times),
         "horizon": {"n_steps": n_steps, "dt_macro": dt_macro, "time": n_steps * dt_macro},
         "n_test": n_test,
         "split": split,
