@@ -16,7 +16,9 @@ resumes) that run when it is absent or unfinished.
 
 Exit status 1 with a one-paragraph message for the errors people make: a missing or stale
 dataset (it names the `make data` command), an unknown model, a config that differs from the
-stored run's (unless `--allow_config_change`), a diverged training stage.
+stored run's (unless `--allow_config_change`), a diverged training stage, a damaged checkpoint
+(training sets it aside and resumes from the newest intact one; evaluation refuses it), a bad
+flag or config (`solvers.cli`). `--debug` shows the Python traceback instead.
 """
 
 from __future__ import annotations
