@@ -25,15 +25,22 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "experiment config, e.g. experiments/kdv.py:quick", lock_config=True
-)
-_FORCE = flags.DEFINE_bool("force", False, "regenerate even if a current file exists")
-_CHUNK = flags.DEFINE_integer(
-    "chunk",
-    None,
-    "trajectories per vmapped solver call (default: by grid size); the data do not depend on it",
-)
+_FLAGS: dict = {}
+
+
+def _define_flags() -> None:
+    """Defined only when run as a program: absl flags are global and `pimrl_jax.main` defines
+    `--config` too, so importing `make_data` (tests) must not define them again."""
+    _FLAGS["config"] = config_flags.DEFINE_config_file(
+        "config", None, "experiment config, e.g. experiments/kdv.py:quick", lock_config=True
+    )
+    _FLAGS["force"] = flags.DEFINE_bool("force", False, "regenerate even if a current file exists")
+    _FLAGS["chunk"] = flags.DEFINE_integer(
+        "chunk",
+        None,
+        "trajectories per vmapped solver call (default: by grid size); the data do not depend "
+        "on it",
+    )
 
 
 def _size(path: str) -> str:
@@ -125,14 +132,14 @@ def _enable_compilation_cache() -> None:
 def main(argv):
     del argv
     _enable_compilation_cache()
-    config = _CONFIG.value
+    config = _FLAGS["config"].value
     if config is None:
         print("error: --config experiments/<exp>.py:<profile> is required", file=sys.stderr)
         sys.exit(1)
     from solvers import burst, dataset, stability
 
     try:
-        make_data(config, force=_FORCE.value, chunk=_CHUNK.value)
+        make_data(config, force=_FLAGS["force"].value, chunk=_FLAGS["chunk"].value)
     except (
         ValueError,
         burst.NonFiniteDataError,
@@ -145,4 +152,5 @@ def main(argv):
 if __name__ == "__main__":
     from solvers import cli
 
+    _define_flags()
     app.run(cli.guard(main), flags_parser=cli.parse_flags)
