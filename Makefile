@@ -56,6 +56,10 @@ compare: $(STAMP)
 	$(MAKE_DATA)
 	$(PY) -m pimrl_jax.compare --config $(CONFIG) --workdir $(RUN) $(FLAGS)
 
+# All five systems (or EXP=<system>), three seeds each, resumable; rewrites docs/results.md.
+results: $(STAMP)
+	$(PY) -m pimrl_jax.results --exp $(if $(filter command line,$(origin EXP)),$(EXP),all) --profile $(PROFILE)
+
 test: $(STAMP)
 	$(PY) -m pytest
 

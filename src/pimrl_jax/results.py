@@ -1,0 +1,366 @@
+"""Regenerate the comparison of every system: ``make results [EXP=<system>] [PROFILE=quick]``.
+
+    python -m pimrl_jax.results                      # all five systems, quick profile
+    python -m pimrl_jax.results --exp kdv --seeds 0,1,2
+
+For each system: make its dataset if missing (`python -m solvers`), then for every training seed
+run `python -m pimrl_jax.compare` in `runs/<exp>-<profile>/seed<s>` with `--config.seed=<s>`
+(pimrl, pimrl_nomp, percnn, convlstm, fno, crop and the reference rows persistence and oracle).
+Everything is resumable: compare skips a (model, seed) whose `results.json` holds the same
+config, and an interrupted training resumes from its checkpoint, so the whole thing can run in
+pieces across sessions (in the background, with a log). The wall time spent on a system is
+summed across invocations in `runs/<exp>-<profile>/results_time.json`.
+
+Then it rewrites `docs/results.md` from what `runs/` holds: per system, mean ± std over the
+seeds (population std) of RMSE, MAE and HCT (per field, the headline; pooled and worst field
+beside it), diverged runs marked with their seed and step, the stability diagnostics, PIMRL's
+reduction against our PeRCNN next to the paper's, the closure report of the dataset and the
+comparison figure of seed 0. A system with no runs here keeps its section from the current file
+(between its `<!-- results:<exp> -->` markers), so one system can be regenerated alone. The
+README's headline table (between `<!-- headline -->` markers) is rewritten the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from pimrl_jax.models.registry import LEARNED, REFERENCES
+
+SYSTEMS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
+SEEDS = (0, 1, 2)
+# The paper's RMSE of PIMRL and PeRCNN on the authors' own data (method.md §6).
+PAPER = {
+    "kdv": (0.0457, 0.0942),
+    "burgers": (0.0068, 0.0075),
+    "fn": (0.1349, 0.1591),
+    "gs2d": (0.0133, 0.0455),
+    "gs3d": (0.0116, 0.0532),
+}
+TITLES = {
+    "kdv": "1D KdV",
+    "burgers": "2D Burgers",
+    "fn": "2D FitzHugh–Nagumo",
+    "gs2d": "2D Gray–Scott",
+    "gs3d": "3D Gray–Scott",
+}
+DOC = "docs/results.md"
+README = "README.md"
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
+    """Make the data and run every seed's comparison; return this invocation's wall seconds."""
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "solvers", f"--config=experiments/{exp}.py:{profile}"]
+    subprocess.run(cmd, check=True)
+    for seed in seeds:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pimrl_jax.compare",
+            f"--config=experiments/{exp}.py:{profile}",
+            f"--workdir={run_root(exp, profile)}/seed{seed}",
+            f"--models={','.join(models)}",
+            f"--config.seed={seed}",
+            *overrides,
+        ]
+        print(f"\n##### {exp} {profile} seed {seed}: {' '.join(cmd[2:])}", flush=True)
+        subprocess.run(cmd, check=False)  # a failed model is reported in the table
+    seconds = time.perf_counter() - t0
+    path = os.path.join(run_root(exp, profile), "results_time.json")
+    spent = _read_json(path) or {"seconds": 0.0, "invocations": 0}
+    spent = {"seconds": spent["seconds"] + seconds, "invocations": spent["invocations"] + 1}
+    with open(path, "w") as f:
+        json.dump(spent, f)
+    return seconds
+
+
+def run_root(exp: str, profile: str) -> str:
+    return f"runs/{exp}-{profile}"
+
+
+def _read_json(path: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- aggregating
+
+
+def collect(exp: str, profile: str, seeds, models) -> dict[str, list]:
+    """`{model: [results.json of each seed, or None]}` from `runs/`."""
+    root = run_root(exp, profile)
+    return {
+        m: [_read_json(os.path.join(root, f"seed{s}", m, "results.json")) for s in seeds]
+        for m in models
+    }
+
+
+def mean_std(values) -> tuple[float, float] | None:
+    """Mean and population std of the finite values, or None if there are none."""
+    vals = [float(v) for v in values if v is not None and np.isfinite(v)]
+    if not vals:
+        return None
+    return float(np.mean(vals)), float(np.std(vals))
+
+
+def _pm(stat, fmt=".4g") -> str:
+    if stat is None:
+        return "n/a"
+    mean, std = stat
+    return f"{mean:{fmt}} ± {std:{fmt}}"
+
+
+def summarize(runs: list, seeds) -> dict:
+    """Headline numbers of one model over its seeds (diverged seeds left out of RMSE/MAE)."""
+    done = [(s, r) for s, r in zip(seeds, runs, strict=True) if r is not None]
+    finite = [r for _, r in done if not r.get("diverged")]
+    diverged = [(s, r["divergence"]["step"]) for s, r in done if r.get("diverged")]
+
+    def radius(r, which):
+        jac = (r.get("diagnostics") or {}).get("jacobian_radius") or {}
+        return (jac.get(which) or {}).get("max")
+
+    def left(r):
+        return ((r.get("diagnostics") or {}).get("left_data_range") or {}).get("step")
+
+    return {
+        "n": len(done),
+        "rmse": mean_std([r["rmse"] for r in finite]),
+        "mae": mean_std([r["mae"] for r in finite]),
+        "hct": mean_std([r["hct"] for _, r in done]),
+        "hct_pooled": mean_std([r.get("hct_pooled") for _, r in done]),
+        "hct_worst": mean_std([r.get("hct_worst_channel") for _, r in done]),
+        "diverged": diverged,
+        "radius_macro": mean_std([radius(r, "macro") for _, r in done]),
+        "radius_micro": mean_std([radius(r, "micro") for _, r in done]),
+        "left": [left(r) for _, r in done],
+        "train_s": mean_std([r.get("train_time_s") for _, r in done]),
+        "n_finite": len(finite),
+        "horizon": (done[0][1].get("horizon") if done else None),
+    }
+
+
+def table(summaries: dict[str, dict], n_seeds: int) -> str:
+    head = [
+        "model",
+        "seeds",
+        "RMSE",
+        "MAE",
+        "HCT (per field)",
+        "HCT pooled",
+        "HCT worst field",
+        "diverged (seed: step)",
+        "left data range at step",
+        "ρ(J) macro / micro",
+        "train time (s)",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for model, s in summaries.items():
+        if s["n"] == 0:
+            lines.append(f"| {model} | 0/{n_seeds} | not run |" + " |" * (len(head) - 3))
+            continue
+        rmse, mae = _pm(s["rmse"]), _pm(s["mae"])
+        if s["diverged"] and s["n_finite"]:
+            rmse += f" ({s['n_finite']} finite)"
+            mae += f" ({s['n_finite']} finite)"
+        elif s["diverged"]:
+            rmse = mae = "diverged"
+        div = ", ".join(f"{seed}: {step}" for seed, step in s["diverged"]) or "none"
+        left = ", ".join("never" if v is None else str(v) for v in s["left"])
+        radius = f"{_pm(s['radius_macro'], '.3f')} / " + (
+            _pm(s["radius_micro"], ".4f") if s["radius_micro"] else "–"
+        )
+        train = _pm(s["train_s"], ".0f") if s["train_s"] else "–"
+        row = [model, f"{s['n']}/{n_seeds}", rmse, mae, _pm(s["hct"]), _pm(s["hct_pooled"])]
+        row += [_pm(s["hct_worst"]), div, left, radius, train]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def reduction(summaries: dict[str, dict]) -> float | None:
+    """PIMRL's mean RMSE reduction against PeRCNN's, in %."""
+    a, b = summaries.get("pimrl", {}).get("rmse"), summaries.get("percnn", {}).get("rmse")
+    if not a or not b or b[0] == 0:
+        return None
+    return 100.0 * (1.0 - a[0] / b[0])
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def closure_line(exp: str, profile: str) -> str:
+    from solvers import closure, dataset
+
+    config = importlib.import_module(f"experiments.{exp}").get_config(profile)
+    try:
+        stored = dataset.load(config.data.path, config.data, exp=exp, profile=profile)["closure"]
+    except dataset.DatasetError as error:
+        return f"Closure report: unavailable ({str(error).split(';')[0]})."
+    if stored is None:
+        return "Closure report: none stored in the dataset."
+    return f"Closure report of the dataset ({stored['split']} split): {closure.one_line(stored)}."
+
+
+def section(exp: str, profile: str, seeds, models) -> str | None:
+    """The markdown section of one system, or None if `runs/` holds nothing for it."""
+    runs = collect(exp, profile, seeds, models)
+    if not any(r for rs in runs.values() for r in rs):
+        return None
+    summaries = {m: summarize(rs, seeds) for m, rs in runs.items()}
+    horizon = next((s["horizon"] for s in summaries.values() if s["horizon"]), None) or {}
+    spent = _read_json(os.path.join(run_root(exp, profile), "results_time.json"))
+    red = reduction(summaries)
+    paper_pimrl, paper_percnn = PAPER[exp]
+    paper_red = 100.0 * (1.0 - paper_pimrl / paper_percnn)
+    lines = [
+        f"## {TITLES[exp]}, {profile} profile",
+        "",
+        f"    make results EXP={exp} PROFILE={profile}",
+        "",
+        f"Test horizon: {horizon.get('n_steps', '?')} macro steps of Δt = "
+        f"{horizon.get('dt_macro', '?')} (time {horizon.get('time', '?')}); seeds "
+        f"{', '.join(map(str, seeds))}; mean ± std over the seeds that ran. "
+        + (
+            f"Wall time of `make results EXP={exp}` so far: {spent['seconds'] / 60:.0f} min "
+            f"over {spent['invocations']} invocation(s) on the 2-core CPU machine."
+            if spent
+            else ""
+        ),
+        "",
+        closure_line(exp, profile),
+        "",
+        table(summaries, len(seeds)),
+        "",
+        "PIMRL's RMSE reduction against our PeRCNN: "
+        + (f"{red:.1f} %" if red is not None else "n/a")
+        + f"; the paper's, on its own data: {paper_red:.1f} % "
+        f"(PIMRL {paper_pimrl}, PeRCNN {paper_percnn}).",
+    ]
+    figure = os.path.join(run_root(exp, profile), f"seed{seeds[0]}", "comparison.png")
+    if os.path.exists(figure):
+        target = f"docs/figures/{exp}-{profile}-comparison.png"
+        shutil.copyfile(figure, target)
+        lines += ["", f"![{exp} {profile} comparison](figures/{exp}-{profile}-comparison.png)"]
+    return "\n".join(lines)
+
+
+def _marked(name: str, body: str) -> str:
+    return f"<!-- results:{name} -->\n{body}\n<!-- /results:{name} -->"
+
+
+def _existing(text: str, name: str) -> str | None:
+    match = re.search(rf"<!-- results:{name} -->\n(.*?)\n<!-- /results:{name} -->", text, re.S)
+    return match.group(1) if match else None
+
+
+HEADER = """# Results
+
+Written by `make results` (`python -m pimrl_jax.results`); do not edit by hand. Every number
+comes from the runs in `runs/` that the command written above each table made, on the project's
+2-core CPU machine (no GPU). Our data come from our own solvers, so absolute values are not
+comparable with the paper's; the relative reduction against our own PeRCNN on the same data is.
+The profiles, their closure reports (quick and paper) and the reference rows are described in
+[profiles.md](profiles.md).
+
+HCT is per field (each field's Pearson correlation over space, averaged over the fields; method.md
+§6); the pooled (channels × space) and worst-field variants are beside it. ρ(J) is the spectral
+radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
+(`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves
+the test data's per-field range ± 10 %, per seed. Tuning: every model uses the defaults in
+`experiments/*.py`; any change is chosen on the validation split (`--config.eval.split=val`) with
+the same budget for every model.
+"""
+
+
+def headline(sections_runs: dict[str, dict], profile: str) -> str:
+    lines = [
+        f"| system ({profile}) | PIMRL RMSE | PeRCNN RMSE | reduction | paper's reduction |",
+        "|---|---|---|---|---|",
+    ]
+    for exp in SYSTEMS:
+        s = sections_runs.get(exp)
+        paper = 100.0 * (1.0 - PAPER[exp][0] / PAPER[exp][1])
+        if s is None:
+            lines.append(f"| {TITLES[exp]} | not run | not run | – | {paper:.1f} % |")
+            continue
+        red = reduction(s)
+        pim, per = s.get("pimrl", {}), s.get("percnn", {})
+        lines.append(
+            f"| {TITLES[exp]} | {_pm(pim.get('rmse'))} | {_pm(per.get('rmse'))} | "
+            + (f"{red:.1f} %" if red is not None else "n/a")
+            + f" | {paper:.1f} % |"
+        )
+    return "\n".join(lines)
+
+
+def write(profile: str, seeds, models, doc: str = DOC, readme: str = README) -> None:
+    old = open(doc).read() if os.path.exists(doc) else ""
+    parts, summaries = [HEADER], {}
+    for exp in SYSTEMS:
+        body = section(exp, profile, seeds, models)
+        if body is not None:
+            runs = collect(exp, profile, seeds, models)
+            summaries[exp] = {m: summarize(rs, seeds) for m, rs in runs.items()}
+        else:
+            body = _existing(old, exp) or (
+                f"## {TITLES[exp]}, {profile} profile\n\nNot run yet: "
+                f"`make results EXP={exp} PROFILE={profile}`."
+            )
+        parts.append(_marked(exp, body))
+    with open(doc, "w") as f:
+        f.write("\n\n".join(parts) + "\n")
+    if os.path.exists(readme):
+        text = open(readme).read()
+        pattern = r"<!-- headline -->.*?<!-- /headline -->"
+        if re.search(pattern, text, re.S):
+            new = f"<!-- headline -->\n{headline(summaries, profile)}\n<!-- /headline -->"
+            with open(readme, "w") as f:
+                f.write(re.sub(pattern, lambda _: new, text, flags=re.S))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pimrl_jax.results", description=__doc__)
+    parser.add_argument("--exp", default="all", help=f"one of {', '.join(SYSTEMS)} or all")
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--models", default=",".join(LEARNED + REFERENCES))
+    parser.add_argument("--write_only", action="store_true", help="only rewrite the docs")
+    args, overrides = parser.parse_known_args(argv)
+    systems = SYSTEMS if args.exp == "all" else (args.exp,)
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        print(f"error: unknown system {unknown[0]!r}; valid: {', '.join(SYSTEMS)}, all")
+        return 1
+    bad = [o for o in overrides if not o.startswith("--config.")]
+    if bad:
+        print(f"error: unknown argument {bad[0]!r}; config overrides take --config.a.b=value")
+        return 1
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    models = tuple(args.models.split(","))
+    if not args.write_only:
+        for exp in systems:
+            minutes = run_system(exp, args.profile, seeds, models, overrides) / 60
+            print(f"##### {exp} {args.profile}: {minutes:.1f} min", flush=True)
+    write(args.profile, seeds, models)
+    print(f"wrote {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""make results: mean ± std over seeds from the runs on disk, diverged seeds marked, a system
+without runs keeps its section, the README headline rewritten between its markers."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pimrl_jax import results
+
+
+def _fake(root, exp, seed, model, rmse, hct, diverged_at=None):
+    run = root / "runs" / f"{exp}-quick" / f"seed{seed}" / model
+    run.mkdir(parents=True)
+    res = {
+        "model": model,
+        "rmse": None if diverged_at else rmse,
+        "mae": None if diverged_at else rmse / 2,
+        "hct": hct,
+        "hct_pooled": hct + 1,
+        "hct_worst_channel": hct - 1,
+        "diverged": diverged_at is not None,
+        "divergence": {"step": diverged_at},
+        "horizon": {"n_steps": 100, "dt_macro": 0.25, "time": 25.0},
+        "train_time_s": 60.0,
+        "diagnostics": {
+            "left_data_range": {"step": diverged_at},
+            "jacobian_radius": {"macro": {"max": 1.0}, "micro": None},
+        },
+    }
+    (run / "results.json").write_text(json.dumps(res))
+
+
+def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("docs/figures")
+    with open("docs/results.md", "w") as f:
+        f.write("<!-- results:fn -->\n## fn from an earlier session\n<!-- /results:fn -->\n")
+    with open("README.md", "w") as f:
+        f.write("intro\n<!-- headline -->\nold\n<!-- /headline -->\nrest\n")
+    pimrl = [0.1, 0.2, 0.3]
+    for seed, value in enumerate(pimrl):
+        _fake(tmp_path, "kdv", seed, "pimrl", value, 20.0 + seed)
+    _fake(tmp_path, "kdv", 0, "percnn", 0.4, 10.0)
+    _fake(tmp_path, "kdv", 1, "percnn", 0.6, 12.0)
+    _fake(tmp_path, "kdv", 2, "percnn", 0.5, 5.0, diverged_at=17)
+    results.write("quick", (0, 1, 2), ("pimrl", "percnn", "fno"))
+    doc = open("docs/results.md").read()
+    mean, std = np.mean(pimrl), np.std(pimrl)
+    assert f"| pimrl | 3/3 | {mean:.4g} ± {std:.4g} |" in doc
+    assert f"| percnn | 3/3 | {0.5:.4g} ± {0.1:.4g} (2 finite) |" in doc
+    assert "2: 17" in doc  # seed 2 diverged at macro step 17
+    assert "| fno | 0/3 | not run |" in doc
+    assert "## fn from an earlier session" in doc  # no runs here: kept as it was
+    assert "Not run yet: `make results EXP=gs3d PROFILE=quick`" in doc
+    reduction = 100 * (1 - mean / 0.5)
+    assert f"PIMRL's RMSE reduction against our PeRCNN: {reduction:.1f} %" in doc
+    readme = open("README.md").read()
+    assert readme.startswith("intro\n<!-- headline -->\n| system (quick)") and "old" not in readme
+    assert (
+        f"| 1D KdV | {mean:.4g} ± {std:.4g} | {0.5:.4g} ± {0.1:.4g} | {reduction:.1f} % |" in readme
+    )
+    assert readme.endswith("<!-- /headline -->\nrest\n")
+
+
+def test_mean_std_ignores_missing_and_non_finite():
+    assert results.mean_std([1.0, None, float("nan"), 3.0]) == pytest.approx((2.0, 1.0))
+    assert results.mean_std([None]) is None
+
+
+def test_unknown_system_and_argument_are_refused(capsys):
+    assert results.main(["--exp", "heat", "--write_only"]) == 1
+    assert "valid: kdv, burgers, fn, gs2d, gs3d, all" in capsys.readouterr().out
+    assert results.main(["--exp", "kdv", "--bogus"]) == 1
