@@ -1035,7 +1035,9 @@ def run(args, argv: Sequence[str] | None = None) -> str:
         lines.append("closure report skipped (--no_closure)")
     else:
         t1 = time.perf_counter()
-        report = dict(closure.closure_report(data, splits["val"][0]), split="val")
+        # On the frames as stored (float32), as python -m solvers does.
+        stored_val = np.asarray(splits["val"][0], np.float32)
+        report = dict(closure.closure_report(data, stored_val), split="val")
         lines.append(f"{closure.one_line(report)} [val, {time.perf_counter() - t1:.1f} s]")
     command = "python -m solvers.ingest " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]) if a != "--force"
