@@ -22,6 +22,10 @@ test data. A diverged trajectory's frames from there on are excluded (set to NaN
   time j Δt, the reason, and the per-trajectory steps.
 
 Nothing here raises for a diverged model, so the other models of a comparison are unaffected.
+
+Several JAX processes (`pimrl_jax.launch`, a cluster): each rolls out a contiguous share of the
+trajectories on its own first device, the per-frame statistics are gathered to every process in
+trajectory order, and only process 0 draws the figures and writes the results file.
 Timings separate the compilation of the rollout from running it (`block_until_ready`).
 """
 
