@@ -311,8 +311,9 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
     bound = factor * (data_scale if data_scale > 0 else 1.0)
     batch_size = max(1, min(int(config.eval.batch_size), n_test))
 
-    if jax.process_count() > 1:
-        params = parallel.host_copy(params)  # the rollouts are process-local
+    # The rollouts and diagnostics are process-local, on one device: params of a data-parallel
+    # run (replicated over a mesh, maybe over several processes) come to this host first.
+    params = parallel.local_copy(params)
     stats, pred0, timings = _rollout_all(
         model, params, macro[:, 0], macro[:, 1:], n_steps, batch_size
     )

@@ -269,6 +269,19 @@ def host_copy(tree):
     return jax.tree.map(lambda x: np.array(x, copy=True), tree)
 
 
+def local_copy(tree):
+    """`tree` with every array that spans several devices (params of a data-parallel run, of one
+    process or several) replaced by a host copy, so that process-local, single-device code
+    (evaluation, diagnostics) can mix it with its own arrays; other leaves are kept as they are."""
+
+    def one(x):
+        if isinstance(x, jax.Array) and len(x.sharding.device_set) > 1:
+            return np.array(x, copy=True)
+        return x
+
+    return jax.tree.map(one, tree)
+
+
 def gather_rows(tree, n_rows: int):
     """Concatenate every process's `tree` (equal shapes everywhere) along axis 0, in process
     order, and keep the first `n_rows` rows; on one process, `tree` itself."""
@@ -289,6 +302,7 @@ __all__ = [
     "gather_rows",
     "host_copy",
     "is_primary",
+    "local_copy",
     "make_data_mesh",
     "maybe_initialize_distributed",
     "multihost_launcher",
