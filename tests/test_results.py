@@ -69,7 +69,11 @@ def test_mean_std_ignores_missing_and_non_finite():
     assert results.mean_std([None]) is None
 
 
-def test_unknown_system_and_argument_are_refused(capsys):
+def test_unknown_system_profile_model_and_argument_are_refused(capsys):
     assert results.main(["--exp", "heat", "--write_only"]) == 1
-    assert "valid: kdv, burgers, fn, gs2d, gs3d, all" in capsys.readouterr().out
+    assert "valid: kdv, burgers, fn, gs2d, gs3d, all" in capsys.readouterr().err
+    assert results.main(["--exp", "kdv", "--profile", "big"]) == 1
+    assert "valid profiles: smoke, quick, paper" in capsys.readouterr().err
+    assert results.main(["--exp", "kdv", "--models", "pimrl,mlp"]) == 1
+    assert "unknown model 'mlp'" in capsys.readouterr().err
     assert results.main(["--exp", "kdv", "--bogus"]) == 1

@@ -64,7 +64,8 @@ def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
     """Make the data and run every seed's comparison; return this invocation's wall seconds."""
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "solvers", f"--config=experiments/{exp}.py:{profile}"]
-    subprocess.run(cmd, check=True)
+    if subprocess.run(cmd, check=False).returncode:
+        raise RuntimeError(f"making the {exp} {profile} dataset failed (its error is above)")
     for seed in seeds:
         cmd = [
             sys.executable,
@@ -342,20 +343,36 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default=",".join(LEARNED + REFERENCES))
     parser.add_argument("--write_only", action="store_true", help="only rewrite the docs")
     args, overrides = parser.parse_known_args(argv)
+    from experiments.common import PROFILES
+
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
     systems = SYSTEMS if args.exp == "all" else (args.exp,)
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown:
-        print(f"error: unknown system {unknown[0]!r}; valid: {', '.join(SYSTEMS)}, all")
-        return 1
+        return fail(f"unknown system {unknown[0]!r}; valid: {', '.join(SYSTEMS)}, all")
+    if args.profile not in PROFILES:
+        return fail(f"unknown profile {args.profile!r}; valid profiles: {', '.join(PROFILES)}")
     bad = [o for o in overrides if not o.startswith("--config.")]
     if bad:
-        print(f"error: unknown argument {bad[0]!r}; config overrides take --config.a.b=value")
-        return 1
-    seeds = tuple(int(s) for s in args.seeds.split(","))
+        return fail(f"unknown argument {bad[0]!r}; config overrides take --config.a.b=value")
     models = tuple(args.models.split(","))
+    valid = LEARNED + REFERENCES
+    if any(m not in valid for m in models):
+        wrong = next(m for m in models if m not in valid)
+        return fail(f"unknown model {wrong!r}; valid models: {', '.join(valid)}")
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(","))
+    except ValueError:
+        return fail(f"--seeds takes integers separated by commas, got {args.seeds!r}")
     if not args.write_only:
         for exp in systems:
-            minutes = run_system(exp, args.profile, seeds, models, overrides) / 60
+            try:
+                minutes = run_system(exp, args.profile, seeds, models, overrides) / 60
+            except RuntimeError as error:
+                return fail(str(error))
             print(f"##### {exp} {args.profile}: {minutes:.1f} min", flush=True)
     write(args.profile, seeds, models)
     print(f"wrote {DOC}")
