@@ -13,10 +13,10 @@ simulates 300 and paper 500 time units of spin-up (PeRCNN trains from t = 500).
 
 Faithful learning problem (benchmarks.md; `python -m solvers.closure data/gs3d-<profile>.h5`):
 
-| profile | trajectories | r_state max   | r_oracle max  | r_oracle median |
-|---------|--------------|---------------|---------------|-----------------|
-| quick   | 2 val (all)  | 2.4e-6        | 0.248         | 0.165           |
-| paper   | 1 val (of 1) | PAPER_GS3D_RS | PAPER_GS3D_RO | PAPER_GS3D_MED  |
+| profile | trajectories | r_state max | r_oracle max | r_oracle median |
+|---------|--------------|-------------|--------------|-----------------|
+| quick   | 2 val (all)  | 2.4e-6      | 0.248        | 0.165           |
+| paper   | 1 val (of 1) | 4.4e-6      | 0.298        | 0.152           |
 
 Why this grid. dx = 2.08 is the lab's spacing (48^3 on [-50, 50)^3). The old quick profile
 coarsened it to dx = 4.17 (24^3 on the full box), where the true PDE in the micro module's form
