@@ -149,6 +149,56 @@ def test_pi_block_starts_small_like_percnn():
     assert np.max(np.abs(np.asarray(jax.jit(micro.apply)({"params": params}, u) - u))) < 1e-4
 
 
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [
+        ((2, 12, 10, 2), dict(c_up=(1e-3, 2e-3))),  # 2D, one bound per field
+        ((1, 6, 5, 4, 2), dict(hidden=2)),  # 3D
+        ((3, 16, 1), dict(known_terms=(), n_conv=2)),  # 1D, no known term
+        ((2, 8, 8, 3), dict(n_conv=1, hidden=4)),
+    ],
+)
+def test_custom_vjp_step_equals_autodiff(shape, kwargs):
+    """The hand-written VJP (pimrl_jax.models.pi_step) against JAX's autodiff of the same step:
+    same params, same outputs, same gradients (params and state) within float32 round-off, also
+    through a rollout with remat."""
+    from pimrl_jax import cycle
+
+    kwargs = dict(dict(dx=0.1, dt=0.5, c_up=1e-3, n_conv=3, kernel=1, hidden=8), **kwargs)
+    kwargs["init_scale"] = 0.5  # a non-trivial Pi-block
+    auto, custom = MicroStep(vjp="autodiff", **kwargs), MicroStep(vjp="custom", **kwargs)
+    assert custom.uses_custom_vjp() and not auto.uses_custom_vjp()
+    u = jax.random.normal(jax.random.key(0), shape)
+    params = jax.jit(auto.init)(jax.random.key(1), u)
+    same_init = custom.init(jax.random.key(1), u)
+    jax.tree.map(np.testing.assert_array_equal, params, same_init)
+    params = jax.tree.map(lambda p: p + 0.1, params)  # non-zero biases
+    np.testing.assert_allclose(custom.apply(params, u), auto.apply(params, u), atol=1e-6)
+    weights = jax.random.normal(jax.random.key(3), (shape[0], 3, *shape[1:]))
+
+    def loss(module, remat):
+        def f(p, u):
+            frames = cycle.micro_rollout(lambda q, v: module.apply(q, v), p, u, 3, remat)
+            return jnp.sum(frames * weights)
+
+        return jax.jit(jax.grad(f, (0, 1)))
+
+    want = loss(auto, False)(params, u)
+    for remat in (False, True):
+        got = loss(custom, remat)(params, u)
+        for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5 * float(jnp.max(jnp.abs(w))))
+
+
+def test_custom_vjp_refuses_what_it_does_not_cover():
+    micro = MicroStep(dx=1.0, dt=0.1, kernel=3, vjp="custom")
+    with pytest.raises(ValueError, match="vjp='custom' needs kernel=1"):
+        micro.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+    assert not MicroStep(dx=1.0, dt=0.1, kernel=3).uses_custom_vjp()  # auto: autodiff
+    assert not MicroStep(dx=1.0, dt=0.1, integrator="rk4").uses_custom_vjp()
+    assert MicroStep(dx=1.0, dt=0.1).uses_custom_vjp() == (jax.default_backend() == "cpu")
+
+
 def test_unstable_micro_step_names_the_bound():
     micro = MicroStep(dx=0.1, dt=1.0, c_up=1.0)
     with pytest.raises(ValueError, match=r"need dt <= 0\.0018"):

@@ -31,11 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from pimrl_jax.models.conv import PeriodicConv
+from pimrl_jax.models.pi_step import euler_pi_step_supported, make_euler_pi_step
 from solvers import stencils
 from solvers.explicit import check_integrator, explicit_step
 from solvers.stability import DIFFUSION_BOUNDS
 
 KNOWN_TERMS = ("laplacian", "dispersion")
+VJPS = ("auto", "custom", "autodiff")
 # Largest |eigenvalue| · dx^2 of the 1D 4th-order Laplacian stencil (at the Nyquist mode):
 # 5/2 + 2·4/3 + 2·1/12 = 16/3.
 _LAPLACIAN_SPECTRAL_RADIUS = 16.0 / 3.0
@@ -91,6 +93,11 @@ class MicroStep(nn.Module):
       impl: PeriodicConv implementation ("auto" | "im2col" | "lax").
       integrator: "euler" (the paper's) or "rk4" (`solvers.explicit`); RK4 evaluates the
         right-hand side, Π-block included, four times per step with the same parameters.
+      vjp: how the step is differentiated: "custom" the hand-written VJP of
+        `pimrl_jax.models.pi_step` (only for kernel 1, Euler, known terms ⊆ {"laplacian"}; it
+        recomputes the step's activations in the backward pass, as `remat=True` would);
+        "autodiff" JAX's; "auto" (default) the custom one on CPU where it applies (2.5–4× faster
+        training there, docs/performance.md), autodiff otherwise (not yet measured on GPU).
     """
 
     dx: float | Sequence[float]
@@ -103,6 +110,24 @@ class MicroStep(nn.Module):
     init_scale: float = 0.02
     impl: str = "auto"
     integrator: str = "euler"
+    vjp: str = "auto"
+
+    def uses_custom_vjp(self) -> bool:
+        """Whether this configuration steps through the hand-written VJP (see `vjp`)."""
+        if self.vjp not in VJPS:
+            raise ValueError(f"unknown vjp {self.vjp!r}; valid: {', '.join(VJPS)}")
+        supported = euler_pi_step_supported(
+            self.kernel, self.integrator, self.known_terms, self.n_conv
+        )
+        if self.vjp == "custom" and not supported:
+            raise ValueError(
+                "vjp='custom' needs kernel=1, integrator='euler' and known_terms within "
+                f"('laplacian',); got kernel={self.kernel}, integrator={self.integrator!r}, "
+                f"known_terms={tuple(self.known_terms)}"
+            )
+        if self.vjp == "auto":
+            return supported and jax.default_backend() == "cpu"
+        return self.vjp == "custom"
 
     @nn.compact
     def __call__(self, u: jnp.ndarray) -> jnp.ndarray:
@@ -115,6 +140,7 @@ class MicroStep(nn.Module):
         check_integrator(self.integrator)
 
         pi = self._pi(u, fields)
+        custom = self.uses_custom_vjp()
         diffusivity = None
         if "laplacian" in self.known_terms:
             c_up = np.broadcast_to(np.asarray(self.c_up, np.float32), (fields,))
@@ -129,6 +155,16 @@ class MicroStep(nn.Module):
                 )
             coeff_logit = self.param("C", uniform_range(-1.0, 1.0), (fields,), jnp.float32)
             diffusivity = (jnp.asarray(c_up) * jax.nn.sigmoid(coeff_logit)).reshape(lane)
+
+        if custom:
+            if self.is_initializing():
+                pi(u)  # creates the Π-block's parameters
+            c_up_fields = None
+            if diffusivity is not None:
+                c_up_fields = tuple(float(c) for c in np.broadcast_to(self.c_up, (fields,)))
+            dx = tuple(self.dx) if isinstance(self.dx, Sequence) else float(self.dx)
+            step = make_euler_pi_step(dx, float(self.dt), c_up_fields, int(self.n_conv))
+            return step(self.variables["params"], u)
 
         def rhs(v):
             out = pi(v)
