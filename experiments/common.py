@@ -70,6 +70,10 @@ def train_defaults() -> ConfigDict:
             freeze_micro=False,  # pimrl stage 2: keep the pretrained micro module fixed
             checkpoint_every=100,  # global steps; also at the end of each stage
             log_every=10,
+            # Optimiser steps per dispatch to the device (a lax.while_loop over steps; bitwise
+            # the same training as 1). Chunks end at every log/checkpoint step, so the host reads
+            # the metrics once per chunk instead of once per step.
+            steps_per_call=10,
             # Split each batch over all devices (pimrl_jax.parallel): same batches, same loss;
             # train.batch_size must be a multiple of jax.device_count().
             data_parallel=False,

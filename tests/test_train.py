@@ -17,6 +17,7 @@ from experiments.common import EXPERIMENTS
 from pimrl_jax import data as data_lib
 from pimrl_jax import train as train_lib
 from pimrl_jax.checkpoint import Checkpoints
+from pimrl_jax.models import registry
 from solvers import dataset as dataset_lib
 
 TRAINABLE = ("pimrl", "percnn", "convlstm", "fno", "crop")
@@ -307,3 +308,67 @@ def test_input_noise_has_the_requested_scale_and_splits_by_rows():
         u0[:128], key, scale, 0.1, start=128, count=128, batch_size=512
     )
     np.testing.assert_array_equal(np.asarray(share), noisy[128:256])
+
+
+# ---------------------------------------------------------------------------------------------
+# Several steps per dispatch (train.steps_per_call)
+
+
+def test_steps_per_call_is_bitwise_one_step_per_call(smoke_data, tmp_path):
+    """A real model (PeRCNN on gs2d smoke, both stages, with a curriculum): 4 steps per call
+    give bitwise the params, checkpoints and logged losses of one step per call, with chunks cut
+    at every log, checkpoint, stage end and curriculum phase."""
+    dataset = smoke_data("gs2d")
+    runs = {}
+    for n in (1, 4):
+        config = smoke_config("gs2d", tmp_path / "unused.h5")
+        config.model.name = "percnn"
+        config.train.update(
+            dict(micro_steps=5, steps=7, checkpoint_every=6, log_every=5, curriculum=(1, 2))
+        )
+        config.train.steps_per_call = n
+        model = registry.build_model(config)
+        info = train_lib.train(config, model, dataset, tmp_path / f"run{n}", progress=False)
+        records = [json.loads(line) for line in (tmp_path / f"run{n}" / "metrics.jsonl").open()]
+        ckpts = Checkpoints(tmp_path / f"run{n}" / "checkpoints")
+        runs[n] = (info.params, records, ckpts.all_steps())
+        ckpts.close()
+    (p1, r1, c1), (p4, r4, c4) = runs[1], runs[4]
+    for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p4), strict=True):
+        np.testing.assert_array_equal(a, b)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "steps_per_s"} for r in rs]  # noqa: E731
+    assert strip(r1) == strip(r4)
+    assert [r["step"] for r in r4] == [5, 10, 12] and [r["window"] for r in r4] == [None, 2, 2]
+    assert sorted(c1) == sorted(c4)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_nan_in_the_middle_of_a_call_names_the_first_bad_step(smoke_data, tmp_path, n):
+    """One burst is NaN; the step that first draws it (found here by drawing the batches the
+    way training does) is not the first of its call: the message names exactly that step."""
+    dataset = {"train": dict(smoke_data("kdv")["train"])}
+    config = toy_config(
+        tmp_path, micro_steps=12, steps=2, checkpoint_every=4, log_every=100, steps_per_call=n
+    )
+    bursts = np.array(dataset["train"]["bursts"])
+    bursts = np.concatenate([bursts.reshape((-1, 1) + bursts.shape[2:])] * 40)  # many rows
+    _, train_key = train_lib._keys(config)
+    first_draw = {}
+    for step in range(12):
+        key = jax.random.fold_in(train_key, step)
+        rows = jax.random.randint(key, (config.train.batch_size,), 0, bursts.shape[0])
+        for row in np.asarray(rows):
+            first_draw.setdefault(int(row), step + 1)  # the 1-based step that draws it
+    # A row first drawn at a step inside a call of 4 (not its first) and after the checkpoint 4.
+    row, bad = next((r, s) for r, s in sorted(first_draw.items()) if s > 5 and s % 4 != 1)
+    bursts[row, 0, -1] = np.nan  # the last fine frame of that burst (training pools them)
+    dataset["train"]["bursts"] = bursts
+    with pytest.raises(train_lib.NonFiniteLossError) as err:
+        train_lib.train(config, toy_model(4), dataset, tmp_path / "run", progress=False)
+    assert f"stage 1 (micro) at step {bad} of 12 (global step {bad}," in str(err.value)
+    last_good = 4 * ((bad - 1) // 4)
+    assert f"the last good checkpoint is step {last_good} " in str(err.value)
+    assert err.value.step == bad and err.value.last_good_step == last_good
+    ckpts = Checkpoints(tmp_path / "run" / "checkpoints")
+    assert ckpts.all_steps() == list(range(4, last_good + 1, 4))
+    ckpts.close()

@@ -50,6 +50,7 @@ RESUMABLE_CHANGES = (
     "train.log_every",
     "train.checkpoint_every",
     "train.data_parallel",  # same batches and loss, only laid out over more devices
+    "train.steps_per_call",  # same steps, bitwise; only dispatched several at a time
 )
 
 
@@ -217,10 +218,59 @@ def curriculum_window(train_config, i: int, n_steps: int) -> int:
     return windows[min(len(windows) - 1, i * len(windows) // max(n_steps, 1))]
 
 
+def steps_per_call(config) -> int:
+    """`train.steps_per_call`: optimiser steps run on the device per dispatch (default 1)."""
+    return max(1, int(config.train.get("steps_per_call", 1) or 1))
+
+
+def repeat_steps(step: Callable, n: int) -> Callable:
+    """multi(state, *inputs, count) -> (state, metrics): up to `n` (static) applications of
+    `step(state, *inputs) -> (state, metrics)` in one `lax.while_loop`, `count` (a traced int
+    ≤ n) of them, stopping early after the first step whose `metrics["finite"]` is False.
+
+    Metrics come back as arrays of length `n` (loss and grad_norm NaN, finite False beyond the
+    steps run), so the host reads them once per call; the first False of `finite` is the first
+    bad step, and the state returned is the one right after it (as with one step per call).
+    """
+
+    def multi(state, *args):
+        *inputs, count = args
+        _, template = jax.eval_shape(step, state, *inputs)
+        empty = {
+            k: jnp.full((n,), jnp.nan if v.dtype != jnp.bool_ else False, v.dtype)
+            for k, v in template.items()
+        }
+
+        def cond(carry):
+            i, _, _, ok = carry
+            return (i < count) & ok
+
+        def body(carry):
+            i, state, history, _ = carry
+            state, metrics = step(state, *inputs)
+            history = {k: history[k].at[i].set(metrics[k]) for k in history}
+            return i + 1, state, history, metrics["finite"]
+
+        carry = (jnp.asarray(0, jnp.int32), state, empty, jnp.asarray(True))
+        _, state, history, _ = jax.lax.while_loop(cond, body, carry)
+        return state, history
+
+    return multi
+
+
 def make_train_step(
-    model, config, stage: int, tx: optax.GradientTransformation, window: int | None = None
+    model,
+    config,
+    stage: int,
+    tx: optax.GradientTransformation,
+    window: int | None = None,
+    n_per_call: int = 1,
 ) -> Callable:
     """step(state, data, train_key) -> (state, metrics), jitted, state donated.
+
+    With `n_per_call` > 1: step(state, data, train_key, count) runs `count` ≤ `n_per_call`
+    steps on the device in one dispatch (`repeat_steps`; metrics are arrays of length
+    `n_per_call`); the parameters are bitwise those of `count` single steps.
 
     The batch is drawn from `fold_in(train_key, state["step"])`: the same step always sees the
     same batch, whether or not the run was interrupted. Data-parallel (`data_parallel(config)`),
@@ -274,13 +324,15 @@ def make_train_step(
         def step(state, data, train_key):
             return update(state, draw(data, jax.random.fold_in(train_key, state["step"])))
 
+    if n_per_call > 1:
+        step = repeat_steps(step, n_per_call)
     jitted = jax.jit(step, donate_argnums=0)
     if mesh is None:
         return jitted
 
-    def replicated_step(state, data, train_key):
+    def replicated_step(state, data, train_key, *count):
         # A no-op once the arrays live on the mesh (from the second step on).
-        return jitted(*parallel.put_replicated((state, data, train_key), mesh))
+        return jitted(*parallel.put_replicated((state, data, train_key), mesh), *count)
 
     replicated_step.lower = lambda *args: jitted.lower(*parallel.put_replicated(args, mesh))
     return replicated_step
@@ -559,7 +611,8 @@ def train(
                 return curriculum_window(config.train, step - begin, n_steps)
 
             window = window_at(step)
-            step_fn = make_train_step(model, config, stage, tx, window)
+            n_call = steps_per_call(config)
+            step_fn = make_train_step(model, config, stage, tx, window, n_call)
             bar = tqdm(
                 total=n_steps,
                 initial=step - begin,
@@ -571,11 +624,28 @@ def train(
             while step < end:
                 if window_at(step) != window:  # the next phase of the curriculum
                     window = window_at(step)
-                    step_fn = make_train_step(model, config, stage, tx, window)
-                state, metrics = step_fn(state, data, train_key)
-                step += 1
-                loss = float(metrics["loss"])
-                if not bool(metrics["finite"]):
+                    step_fn = make_train_step(model, config, stage, tx, window, n_call)
+                # Steps run on the device in one call: up to the next log, checkpoint, stage
+                # end or curriculum phase, so those happen exactly where they did one by one.
+                count = min(
+                    n_call,
+                    end - step,
+                    log_every - step % log_every,
+                    ckpt_every - step % ckpt_every,
+                )
+                count = next((j for j in range(1, count) if window_at(step + j) != window), count)
+                if n_call == 1:
+                    state, metrics = step_fn(state, data, train_key)
+                    chunk_loss = [float(metrics["loss"])]
+                    chunk_finite = [bool(metrics["finite"])]
+                else:
+                    state, metrics = step_fn(state, data, train_key, np.int32(count))
+                    metrics = jax.device_get(metrics)  # one transfer per call
+                    chunk_loss = [float(x) for x in metrics["loss"][:count]]
+                    chunk_finite = [bool(x) for x in metrics["finite"][:count]]
+                if not all(chunk_finite):
+                    bad = chunk_finite.index(False)
+                    step, loss = step + bad + 1, chunk_loss[bad]
                     raise NonFiniteLossError(
                         f"non-finite loss or parameters in stage {stage} ({STAGE_NAMES[stage]}) "
                         f"at step {step - begin} of {n_steps} (global step {step}, loss {loss}); "
@@ -586,8 +656,9 @@ def train(
                         step,
                         last_saved,
                     )
-                losses.append(loss)
-                bar.update(1)
+                step += count
+                losses.extend(chunk_loss)
+                bar.update(count)
                 if step % log_every == 0 or step == end:
                     rate = (step - n0) / max(time.perf_counter() - t0, 1e-9)
                     record = {
