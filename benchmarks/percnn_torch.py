@@ -24,8 +24,9 @@ Each measurement is a fresh subprocess (one variant, one configuration): a warm-
 (compiles JAX), then `--iters` timed iterations; the parent interleaves the variants round by
 round (torch, jax…, torch, jax…), so a load spike from other jobs hits all of them. Reported:
 the median wall time per iteration (and the process CPU time), the ratio to PyTorch per round,
-and the peak memory of an iteration: the rise of the process's resident-set high-water mark
-over its level after the warm-up (Linux `/proc/self/clear_refs`), plus XLA's planned temporaries.
+and the peak memory of the iterations: the rise of the process's resident-set high-water mark
+over its level after the setup, before the first iteration (Linux `/proc/self/clear_refs`;
+JAX compiles ahead of time, in the setup), plus XLA's planned temporaries.
 """
 
 from __future__ import annotations
@@ -269,11 +270,13 @@ def worker(args) -> dict:
         iteration, info = torch_iteration(args.dim, args.torch_laplacian, threads)
     else:
         iteration, info = jax_iteration(args.dim, args.worker)
+    # Memory baseline after the setup (model, data, optimiser; JAX compiled ahead of time),
+    # before the first iteration: PyTorch's allocator keeps its activations resident afterwards.
+    base = _status("VmRSS")
+    peak_ok = _reset_peak()
     t0 = time.perf_counter()
     first_loss = iteration()
     warmup = time.perf_counter() - t0
-    base = _status("VmRSS")
-    peak_ok = _reset_peak()
     wall, cpu = [], []
     for _ in range(args.iters):
         t0, c0 = time.perf_counter(), time.process_time()

@@ -20,6 +20,12 @@ stage. Parameters outside the trained set get zero updates (`optax.multi_transfo
 The train state is a plain dict `{"params", "opt_state", "stage", "step"}`. Everything is float32.
 A non-finite loss or parameter stops training with `NonFiniteLossError`; a state is checked
 before it is checkpointed, so the last checkpoint is always a good one.
+
+`train.steps_per_call` steps run on the device per dispatch (`repeat_steps`, a `lax.while_loop`
+that stops after the first non-finite step): the host reads the losses and finiteness flags once
+per call, not once per step, and calls end at every log and checkpoint step, stage end and
+curriculum phase, so training is bitwise that of one step per call and the NaN stop still names
+the first bad step.
 """
 
 from __future__ import annotations

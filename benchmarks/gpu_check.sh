@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# GPU check, at most ~5 minutes on one GPU (issue 8, item 7). Run from anywhere:
+#
+#     bash benchmarks/gpu_check.sh            # needs .venv with jax[cuda12] (pip install -e '.[cuda]')
+#
+# 1. PeriodicConv's "lax" and "im2col" paths agree on the GPU (values and gradients, 2D and 3D);
+#    MicroStep's hand-written VJP agrees with autodiff there.
+# 2. Solver throughput against batch size (gs2d, gs3d quick grids) beside the device's
+#    memory-bandwidth floor (a large device-to-device copy).
+# 3. The paper-profile train-step time of pimrl, percnn and fno (gs2d) with and without remat,
+#    and the PeRCNN iteration of benchmarks/percnn_torch.py (JAX variants), peak memory of each.
+#
+# Status: prepared, NOT yet run — no GPU was lent to the session that wrote it. Each part has
+# its own timeout so one slow part cannot eat the others' time.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+export XLA_PYTHON_CLIENT_PREALLOCATE=false  # peak memory below is then what was used
+
+$PY -c "import jax; d = jax.devices()[0]; print('device:', d.device_kind, jax.__version__); \
+assert jax.default_backend() == 'gpu', 'no GPU backend: install jax[cuda12]'" || exit 1
+
+echo "== 1. conv paths and the micro step's VJP agree on the GPU"
+timeout 60 $PY - <<'EOF'
+import jax, jax.numpy as jnp, numpy as np
+from pimrl_jax.models.conv import PeriodicConv
+from pimrl_jax.models.micro import MicroStep
+for shape, k in [((2, 32, 32, 8), 3), ((1, 12, 12, 12, 4), 3), ((2, 32, 32, 2), 5)]:
+    x = jax.random.normal(jax.random.key(0), shape)
+    conv = {i: PeriodicConv(16, k, impl=i, precision="highest") for i in ("lax", "im2col")}
+    p = conv["lax"].init(jax.random.key(1), x)
+    f = {i: jax.jit(lambda p, x, c=c: jnp.sum(jnp.sin(c.apply(p, x)))) for i, c in conv.items()}
+    g = {i: jax.jit(jax.grad(f[i], (0, 1)))(p, x) for i in f}
+    err = abs(float(f["lax"](p, x) - f["im2col"](p, x)))
+    gerr = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+               zip(jax.tree.leaves(g["lax"]), jax.tree.leaves(g["im2col"])))
+    print(f"conv {shape} k={k}: |value diff| {err:.2e}, max |grad diff| {gerr:.2e}")
+    assert gerr < 1e-3, "conv paths disagree"
+u = 0.5 + 0.1 * jax.random.normal(jax.random.key(2), (1, 64, 64, 2))
+for vjp in ("autodiff", "custom"):
+    m = MicroStep(dx=0.01, dt=0.5, c_up=2e-5, vjp=vjp)
+    p = m.init(jax.random.key(3), u)
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(m.apply(p, u) ** 2)))(p)
+    print(vjp, [float(jnp.linalg.norm(l)) for l in jax.tree.leaves(grads)])
+EOF
+
+echo "== 2. solver throughput vs batch (and the bandwidth floor)"
+timeout 40 $PY - <<'EOF'
+import time, jax, jax.numpy as jnp
+x = jnp.ones((256, 1024, 1024), jnp.float32)  # 1 GiB
+copy = jax.jit(lambda x: x + 0)
+copy(x).block_until_ready()
+t = time.perf_counter(); [copy(x).block_until_ready() for _ in range(10)]
+s = (time.perf_counter() - t) / 10
+print(f"bandwidth floor: {2 * x.nbytes / s / 1e9:.0f} GB/s (read + write of 1 GiB)")
+for n, d in ((128, 2), (48, 3)):
+    b = 2 * 4 * n**d  # one float32 two-field state
+    print(f"{d}D {n}^{d}: one state read+write = {2 * b / 1e6:.2f} MB -> floor "
+          f"{2 * b / (2 * x.nbytes / s) * 1e6:.1f} us per trajectory-state pass")
+EOF
+timeout 120 $PY benchmarks/solvers.py --only gs2d,gs3d --profiles quick --batches 1,16,64,256
+
+echo "== 3. train steps (paper profile, gs2d) with and without remat; PeRCNN iteration"
+timeout 150 $PY - <<'EOF'
+import time, statistics, jax, numpy as np
+from experiments.gs2d import get_config
+from pimrl_jax import train as train_lib
+from pimrl_jax.models import registry
+for name in ("pimrl", "percnn", "fno"):
+    for remat in (False, True):
+        config = get_config("paper")
+        config.model.name, config.model.remat = name, remat
+        model = registry.build_model(config)
+        g = config.data.grid
+        u0 = np.zeros((config.train.batch_size, g, g, 2), np.float32)
+        target = np.zeros((config.train.batch_size, config.train.window, g, g, 2), np.float32)
+        params = jax.jit(model.init)(jax.random.key(0), u0[:1])
+        step = jax.jit(jax.value_and_grad(train_lib.make_loss(model, 2)))
+        t = time.perf_counter(); jax.block_until_ready(step(params, (u0, target)))
+        first = time.perf_counter() - t
+        runs = []
+        for _ in range(5):
+            t = time.perf_counter(); jax.block_until_ready(step(params, (u0, target)))
+            runs.append(time.perf_counter() - t)
+        peak = jax.devices()[0].memory_stats().get("peak_bytes_in_use", 0) / 2**20
+        print(f"{name:7s} remat={remat!s:5s} first {first:6.1f} s, step "
+              f"{1e3 * statistics.median(runs):8.1f} ms, peak so far {peak:8.0f} MiB", flush=True)
+EOF
+for v in jax-autodiff jax-autodiff+remat jax-custom; do
+  for d in 2 3; do
+    timeout 40 $PY benchmarks/percnn_torch.py --worker "$v" --dim "$d" --iters 3 \
+      | sed "s/^/percnn ${d}D $v: /"
+  done
+done
