@@ -26,12 +26,17 @@ RANGE_MARGIN = 0.1  # of each field's span (max − min over the test data)
 
 def spectral_radius(step: Callable, u: jax.Array, key: jax.Array, n_iter: int = 40) -> jax.Array:
     """Estimate the spectral radius of the Jacobian of `step` at `u` (any shape; a batch of
-    one state for the models' steps)."""
+    one state for the models' steps).
+
+    Power iteration with vector-Jacobian products, i.e. on Jᵀ, which has the same eigenvalues
+    as J: reverse mode also differentiates steps with a hand-written VJP (the micro module's,
+    `pimrl_jax.models.pi_step`), which forward mode (`jax.jvp`) cannot."""
     v0 = jax.random.normal(key, u.shape, u.dtype)
     v0 = v0 / jnp.linalg.norm(v0)
+    _, transposed = jax.vjp(step, u)
 
     def body(v, _):
-        _, jv = jax.jvp(step, (u,), (v,))
+        (jv,) = transposed(v)
         norm = jnp.linalg.norm(jv)
         return jv / jnp.where(norm > 0, norm, 1.0), jnp.log(norm)
 
