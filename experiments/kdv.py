@@ -38,7 +38,7 @@ split with its own seed. `make data EXP=kdv PROFILE=quick`: 20 s, 2.0 MiB.
 
     make train EXP=kdv            # quick profile, PIMRL
 
-Expected (2-core CPU): about 4 min (training 204 s; 9 min while other jobs load the machine);
+Expected (2-core CPU): about 2.5 min (training 113 s; 9 min while other jobs load the machine);
 test RMSE 0.164, MAE 0.083, HCT 25 of 25 time units, against 0.795 for persistence
 (u_t = u_0) and 0.024 for the physics oracle (`MODEL=oracle`).
 """
