@@ -24,7 +24,6 @@ prints `one_line(...)` and stores it in the file's `closure` group.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -62,10 +61,6 @@ def _in_chunks(fn, frames: np.ndarray) -> np.ndarray:
     )
 
 
-def _dtype_scope(dtype: str):
-    return jax.enable_x64(dtype == "float64")
-
-
 def closure_report(
     data: Mapping[str, Any], macro: np.ndarray, *, n_state_steps: int = DEFAULT_STATE_STEPS
 ) -> dict[str, Any]:
@@ -76,6 +71,7 @@ def closure_report(
     Returns `{"r_state": (traj, S), "state_steps": (S,), "r_oracle": (traj, T), "integrator"}`.
     """
     from solvers import finite_difference, grid, systems
+    from solvers.burst import _dtype_scope
 
     macro = np.asarray(macro)
     n_traj, n_steps = macro.shape[0], macro.shape[1] - 1
@@ -162,19 +158,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state_steps", type=int, default=DEFAULT_STATE_STEPS)
     parser.add_argument("--trajectories", type=int, default=None, help="first n only")
     args = parser.parse_args(argv)
+    from solvers.ingest import IngestError, stored_data_config
+    from solvers.systems import SYSTEMS
+
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+    try:
+        data = stored_data_config(args.path)
+    except IngestError as error:
+        return fail(str(error))
+    if data.get("system") not in SYSTEMS:
+        return fail(
+            f"{args.path} names no known PDE (system {data.get('system')!r}); the closure report "
+            f"needs one of {', '.join(SYSTEMS)} (python -m solvers.ingest --system ...)"
+        )
     try:
         with h5py.File(args.path, "r") as f:
-            data = json.loads(f.attrs["data_config"])  # numbers are stored as floats
-            for key in ("ndim", "grid", "solver_grid", "substeps", "k", "N", "n_macro"):
-                data[key] = int(data[key])
             if args.split not in f:
                 splits = [name for name in f if "macro" in f[name]]
-                print(f"error: {args.path} has no split {args.split!r}; it has {splits}")
-                return 1
+                return fail(f"{args.path} has no split {args.split!r}; it has {splits}")
             macro = f[args.split]["macro"][: args.trajectories]
     except (OSError, KeyError) as error:
-        print(f"error: cannot read {args.path} as a dataset file ({error})", file=sys.stderr)
-        return 1
+        return fail(f"cannot read {args.path} as a dataset file ({error})")
     report = closure_report(data, macro, n_state_steps=args.state_steps)
     r_oracle = report["r_oracle"].max(axis=0)
     print(f"{args.path} [{args.split}, {macro.shape[0]} trajectories]: {one_line(report)}")
