@@ -112,9 +112,16 @@ MACRO_SIZES = {
 
 
 def make_config(
-    exp: str, profile: str, data: dict, model: dict | None = None, train: dict | None = None
+    exp: str,
+    profile: str,
+    data: dict,
+    model: dict | None = None,
+    train: dict | None = None,
+    tuned: dict | None = None,
 ) -> ConfigDict:
-    """Assemble the full config of experiment `exp` at `profile`."""
+    """Assemble the full config of experiment `exp` at `profile`. `tuned` maps a model name to
+    the settings it won on validation (`pimrl_jax.tuning`: applied to that model's runs only,
+    the command line still wins)."""
     check_profile(profile)
     config = ConfigDict()
     config.experiment = exp
@@ -133,6 +140,7 @@ def make_config(
         config.train.update(SMOKE_TRAIN)
     config.train.update_from_flattened_dict(_flatten(train or {}))
     config.eval = eval_defaults()
+    config.tuned = ConfigDict(tuned or {})
     return config
 
 

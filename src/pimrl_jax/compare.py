@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from absl import app, flags
 from ml_collections import config_flags
 
-from pimrl_jax import evaluate, plots
+from pimrl_jax import evaluate, plots, tuning
 from pimrl_jax.models.registry import MODELS  # the learned models, then persistence and oracle
 
 _FLAGS: dict = {}
@@ -68,11 +68,12 @@ def same_config(stored: dict | None, wanted: dict) -> bool:
     return all(flat.get(key, object()) == value for key, value in _leaves(wanted))
 
 
-def model_config(config, model: str) -> dict:
-    """The JSON-ready config a run of `model` is evaluated with."""
+def model_config(config, model: str, overridden: Sequence[str] = ()) -> dict:
+    """The JSON-ready config a run of `model` is evaluated with: its tuned settings applied
+    (`pimrl_jax.tuning`) except where the command line (`overridden` paths) set the value."""
     cfg = config.copy_and_resolve_references()
     cfg.model.name = model
-    return evaluate.config_to_dict(cfg)
+    return evaluate.config_to_dict(tuning.apply_tuned(cfg, overridden))
 
 
 def read_results(workdir: str, model: str, split: str = "test") -> dict | None:
@@ -273,11 +274,12 @@ def main(argv):
     full_argv = sys.argv
     config_arg, overrides = _config_arg(full_argv), _overrides(full_argv)
     split = config.eval.get("split", "test")  # --config.eval.split=val: a tuning comparison
+    overridden = config_flags.get_override_values(flags.FLAGS["config"])
     failures = {}
     for model in models:
         stored = read_results(workdir, model, split)
         if not _FLAGS["force"].value and same_config(
-            stored and stored.get("config"), model_config(config, model)
+            stored and stored.get("config"), model_config(config, model, overridden)
         ):
             print(f"=== {model}: results.json with this config exists, skipped", flush=True)
             continue

@@ -183,8 +183,15 @@ def main(argv):
     if cache:
         jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    from pimrl_jax import tuning
+
+    overridden = config_flags.get_override_values(flags.FLAGS["config"])  # the command line
+    try:
+        config = tuning.apply_tuned(_CONFIG.value, overridden)
+    except ValueError as error:
+        _fail(str(error))
     run(
-        _CONFIG.value,
+        config,
         _WORKDIR.value,
         _MODE.value,
         evaluate=_EVALUATE.value,

@@ -1,0 +1,95 @@
+"""Per-model tuned settings (`config.tuned`): applied to the named model only (and to the model
+whose parameters another evaluates), never over the command line, and seen identically by the
+trainer's CLI and by compare's reuse check."""
+
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from synthetic_data import write_synthetic
+
+from experiments.kdv import get_config
+from pimrl_jax import compare, tuning
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+TUNED = {
+    "pimrl": {"train": {"lr": 0.0123, "curriculum": [1, 2]}, "model": {"micro": {"hidden": 3}}},
+    "persistence": {"eval": {"hct_threshold": 0.5, "n_snapshots": 3}},
+}
+
+
+def _config(model: str):
+    config = get_config("smoke")
+    config.tuned = TUNED
+    config.model.name = model
+    return config
+
+
+def test_settings_go_to_their_model_only():
+    plain = get_config("smoke")
+    pimrl = tuning.apply_tuned(_config("pimrl"))
+    assert pimrl.train.lr == 0.0123 and tuple(pimrl.train.curriculum) == (1, 2)
+    assert pimrl.model.micro.hidden == 3
+    assert pimrl.train.steps == plain.train.steps  # untouched fields keep the defaults
+    # pimrl_nomp evaluates pimrl's parameters, so it describes the same training.
+    nomp = tuning.apply_tuned(_config("pimrl_nomp"))
+    assert nomp.train.lr == 0.0123 and nomp.model.micro.hidden == 3
+    fno = tuning.apply_tuned(_config("fno"))
+    assert fno.train.lr == plain.train.lr and fno.model.micro.hidden == plain.model.micro.hidden
+
+
+def test_the_command_line_wins_and_unknown_paths_are_named():
+    config = tuning.apply_tuned(_config("pimrl"), overridden={"train.lr"})
+    assert config.train.lr == get_config("smoke").train.lr
+    assert config.model.micro.hidden == 3
+    bad = _config("pimrl")
+    bad.tuned = {"pimrl": {"train": {"learning_rate": 1.0}}}
+    with pytest.raises(ValueError, match="train.learning_rate"):
+        tuning.apply_tuned(bad)
+
+
+def test_compare_checks_reuse_against_the_tuned_config():
+    config = _config("pimrl")
+    wanted = compare.model_config(config, "pimrl_nomp")
+    assert wanted["train"]["lr"] == 0.0123 and wanted["model"]["name"] == "pimrl_nomp"
+    overridden = compare.model_config(config, "pimrl", overridden={"train.lr"})
+    assert overridden["train"]["lr"] == config.train.lr
+
+
+def test_the_cli_stores_the_tuned_config(tmp_path):
+    """Through `python -m pimrl_jax.main` with an experiment file that records tuned settings:
+    the run's results.json holds the tuned value, except the one the command line set."""
+    data_path = write_synthetic(get_config("smoke"), str(tmp_path / "kdv-smoke.h5"))
+    experiment = tmp_path / "tuned_kdv.py"
+    experiment.write_text(
+        textwrap.dedent(
+            f"""
+            from experiments.kdv import get_config as _base
+
+            def get_config(profile):
+                config = _base(profile)
+                config.tuned = {TUNED!r}
+                return config
+            """
+        )
+    )
+    workdir = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "pimrl_jax.main",
+        f"--config={experiment}:smoke",
+        f"--workdir={workdir}",
+        f"--config.data.path={data_path}",
+        "--config.model.name=persistence",
+        "--config.eval.n_snapshots=2",
+        "--noprogress",
+    ]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    stored = json.loads((workdir / "results.json").read_text())["config"]["eval"]
+    assert stored["hct_threshold"] == 0.5 and stored["n_snapshots"] == 2
