@@ -57,8 +57,9 @@ compare: $(STAMP)
 	$(PY) -m pimrl_jax.compare --config $(CONFIG) --workdir $(RUN) $(FLAGS)
 
 # All five systems (or EXP=<system>), three seeds each, resumable; rewrites docs/results.md.
+# TUNE=1: the tuning runs instead (every candidate of pimrl_jax.tuning on seed 0, validation).
 results: $(STAMP)
-	$(PY) -m pimrl_jax.results --exp $(if $(filter command line,$(origin EXP)),$(EXP),all) --profile $(PROFILE)
+	$(PY) -m pimrl_jax.results --exp $(if $(filter command line,$(origin EXP)),$(EXP),all) --profile $(PROFILE) $(if $(TUNE),--tune)
 
 test: $(STAMP)
 	$(PY) -m pytest

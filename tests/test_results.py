@@ -77,3 +77,46 @@ def test_unknown_system_profile_model_and_argument_are_refused(capsys):
     assert results.main(["--exp", "kdv", "--models", "pimrl,mlp"]) == 1
     assert "unknown model 'mlp'" in capsys.readouterr().err
     assert results.main(["--exp", "kdv", "--bogus"]) == 1
+
+
+def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, monkeypatch):
+    """Each candidate's validation run per model; the table names the lower validation RMSE (a
+    diverged run loses) and the candidate in use; seed 0 of the results copies the tuning run
+    whose config is the one in use (checkpoints, not its validation results)."""
+    from experiments.kdv import get_config
+    from pimrl_jax import compare, tuning
+
+    monkeypatch.chdir(tmp_path)
+    config = get_config("quick")
+    config.tuned = {"pimrl": tuning.long_rollout(config)}  # what experiments/<exp>.py records
+    monkeypatch.setattr(results, "_config", lambda exp, profile: config)
+    plain = get_config("quick")
+    scores = {  # model: (default, long_rollout) validation RMSE; None: diverged
+        "pimrl": (0.3, 0.1),
+        "percnn": (0.2, None),
+    }
+    for model, pair in scores.items():
+        for candidate, rmse in zip(tuning.CANDIDATES, pair, strict=True):
+            trial = plain.copy_and_resolve_references()
+            trial.tuned = {model: tuning.long_rollout(plain)} if candidate != "default" else {}
+            run = tmp_path / results.tune_root("kdv", "quick", candidate) / model
+            (run / "checkpoints").mkdir(parents=True)
+            stored = compare.model_config(trial, model)
+            stored["eval"]["split"] = "val"
+            res = {
+                "rmse": rmse,
+                "hct": 5.0,
+                "diverged": rmse is None,
+                "divergence": {"step": 7},
+                "config": stored,
+            }
+            (run / "results_val.json").write_text(json.dumps(res))
+    table = results.tuning_table(results.tuning_rows("kdv", "quick", ("pimrl", "percnn", "oracle")))
+    assert "| pimrl | 0.3 / 5 | 0.1 / 5 | long_rollout | long_rollout |" in table
+    assert "| percnn | 0.2 / 5 | diverged at step 7 | default | default |" in table
+    assert "oracle" not in table  # references have nothing to tune
+    adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "fno"))
+    assert adopted == {"pimrl": "long_rollout", "percnn": "default"}
+    seed0 = tmp_path / "runs" / "kdv-quick" / "seed0"
+    assert (seed0 / "pimrl" / "checkpoints").is_dir()
+    assert not (seed0 / "pimrl" / "results_val.json").exists()

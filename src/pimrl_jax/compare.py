@@ -70,10 +70,14 @@ def same_config(stored: dict | None, wanted: dict) -> bool:
 
 def model_config(config, model: str, overridden: Sequence[str] = ()) -> dict:
     """The JSON-ready config a run of `model` is evaluated with: its tuned settings applied
-    (`pimrl_jax.tuning`) except where the command line (`overridden` paths) set the value."""
+    (`pimrl_jax.tuning`) except where the command line (`overridden` paths) set the value; the
+    `tuned` record itself is left out."""
     cfg = config.copy_and_resolve_references()
     cfg.model.name = model
-    return evaluate.config_to_dict(tuning.apply_tuned(cfg, overridden))
+    wanted = evaluate.config_to_dict(tuning.apply_tuned(cfg, overridden))
+    # `tuned` records every model's choice; a run depends only on the values applied to it.
+    wanted.pop("tuned", None)
+    return wanted
 
 
 def read_results(workdir: str, model: str, split: str = "test") -> dict | None:

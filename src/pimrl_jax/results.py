@@ -2,6 +2,7 @@
 
     python -m pimrl_jax.results                      # all five systems, quick profile
     python -m pimrl_jax.results --exp kdv --seeds 0,1,2
+    python -m pimrl_jax.results --exp gs2d --tune      # the tuning runs (validation split)
 
 For each system: make its dataset if missing (`python -m solvers`), then for every training seed
 run `python -m pimrl_jax.compare` in `runs/<exp>-<profile>/seed<s>` with `--config.seed=<s>`
@@ -35,9 +36,11 @@ import time
 import numpy as np
 
 from pimrl_jax.models.registry import LEARNED, REFERENCES
+from pimrl_jax.tuning import CANDIDATES, candidate_flags, settings_of
 
 SYSTEMS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
 SEEDS = (0, 1, 2)
+TUNING_SEED = 0  # the tuning runs (validation split) train seed 0 and double as its result run
 # The paper's RMSE of PIMRL and PeRCNN on the authors' own data (method.md §6).
 PAPER = {
     "kdv": (0.0457, 0.0942),
@@ -67,6 +70,9 @@ def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
     if subprocess.run(cmd, check=False).returncode:
         raise RuntimeError(f"making the {exp} {profile} dataset failed (its error is above)")
     for seed in seeds:
+        if seed == TUNING_SEED and not overrides:
+            for model, candidate in adopt_tuning_runs(exp, profile, models).items():
+                print(f"##### {exp} {model}: seed {seed} is the {candidate!r} tuning run")
         cmd = [
             sys.executable,
             "-m",
@@ -80,16 +86,128 @@ def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
         print(f"\n##### {exp} {profile} seed {seed}: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=False)  # a failed model is reported in the table
     seconds = time.perf_counter() - t0
-    path = os.path.join(run_root(exp, profile), "results_time.json")
-    spent = _read_json(path) or {"seconds": 0.0, "invocations": 0}
-    spent = {"seconds": spent["seconds"] + seconds, "invocations": spent["invocations"] + 1}
-    with open(path, "w") as f:
-        json.dump(spent, f)
+    _add_time(os.path.join(run_root(exp, profile), "results_time.json"), seconds)
     return seconds
 
 
 def run_root(exp: str, profile: str) -> str:
     return f"runs/{exp}-{profile}"
+
+
+# ----------------------------------------------------------------------------- tuning
+
+
+def tune_root(exp: str, profile: str, candidate: str) -> str:
+    return f"runs/tune/{exp}-{profile}/{candidate}/seed{TUNING_SEED}"
+
+
+def tune_system(exp: str, profile: str, models) -> float:
+    """Train every model with every candidate of `pimrl_jax.tuning` on seed 0 and score it on
+    the validation split; return the wall seconds."""
+    t0 = time.perf_counter()
+    config = _config(exp, profile)
+    for candidate in CANDIDATES:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pimrl_jax.compare",
+            f"--config=experiments/{exp}.py:{profile}",
+            f"--workdir={tune_root(exp, profile, candidate)}",
+            f"--models={','.join(models)}",
+            f"--config.seed={TUNING_SEED}",
+            "--config.eval.split=val",
+            *candidate_flags(config, candidate),
+        ]
+        print(f"\n##### tuning {exp} {profile}, {candidate}: {' '.join(cmd[2:])}", flush=True)
+        subprocess.run(cmd, check=False)
+    seconds = time.perf_counter() - t0
+    _add_time(f"runs/tune/{exp}-{profile}/tune_time.json", seconds)
+    return seconds
+
+
+def _add_time(path: str, seconds: float) -> None:
+    """Add one invocation's wall seconds to the running total in `path`."""
+    spent = _read_json(path) or {"seconds": 0.0, "invocations": 0}
+    spent = {"seconds": spent["seconds"] + seconds, "invocations": spent["invocations"] + 1}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(spent, f)
+
+
+def _without_eval(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "eval"}
+
+
+def adopt_tuning_runs(exp: str, profile: str, models) -> dict[str, str]:
+    """Seed 0 of a learned model is the tuning run whose settings it now uses: copy that run
+    (checkpoints, config, logs; not its validation results) into the results directory when
+    the latter has nothing yet, so only the test evaluation remains. Returns {model: candidate}."""
+    from pimrl_jax import compare
+
+    config, adopted = _config(exp, profile), {}
+    for model in models:
+        target = os.path.join(run_root(exp, profile), f"seed{TUNING_SEED}", model)
+        if model not in LEARNED or os.path.exists(os.path.join(target, "config.json")):
+            continue
+        wanted = _without_eval(compare.model_config(config, model))
+        for candidate in CANDIDATES:
+            source = os.path.join(tune_root(exp, profile, candidate), model)
+            stored = _read_json(os.path.join(source, "results_val.json"))
+            if stored and compare.same_config(_without_eval(stored.get("config") or {}), wanted):
+                ignore = shutil.ignore_patterns("results_val.json", "figures_val", "compare.log")
+                shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+                adopted[model] = candidate
+                break
+    return adopted
+
+
+def tuning_rows(exp: str, profile: str, models) -> list[dict]:
+    """Per learned model: each candidate's validation result and the candidate in use."""
+    config = _config(exp, profile)
+    rows = []
+    for model in models:
+        if model not in LEARNED:
+            continue
+        results = {
+            c: _read_json(os.path.join(tune_root(exp, profile, c), model, "results_val.json"))
+            for c in CANDIDATES
+        }
+        used = "long_rollout" if settings_of(config, model) else "default"
+        rows.append({"model": model, "results": results, "used": used})
+    return rows
+
+
+def _val_score(result) -> float:
+    """What the protocol ranks by: validation RMSE, a diverged or missing run last."""
+    if not result or result.get("diverged") or result.get("rmse") is None:
+        return float("inf")
+    return float(result["rmse"])
+
+
+def tuning_table(rows: list[dict]) -> str | None:
+    if not any(r for row in rows for r in row["results"].values()):
+        return None
+    head = ["model", *(f"{c}: val RMSE / HCT" for c in CANDIDATES), "lower val RMSE", "in use"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = []
+        for c in CANDIDATES:
+            r = row["results"][c]
+            if r is None:
+                cells.append("not run")
+            elif r.get("diverged"):
+                cells.append(f"diverged at step {r['divergence']['step']}")
+            else:
+                cells.append(f"{r['rmse']:.4g} / {r['hct']:.4g}")
+        scores = {c: _val_score(row["results"][c]) for c in CANDIDATES}
+        best = min(CANDIDATES, key=lambda c: scores[c])
+        best = best if np.isfinite(scores[best]) else "–"
+        lines.append("| " + " | ".join([row["model"], *cells, best, row["used"]]) + " |")
+    return "\n".join(lines)
+
+
+def _config(exp: str, profile: str):
+    return importlib.import_module(f"experiments.{exp}").get_config(profile)
 
 
 def _read_json(path: str):
@@ -253,6 +371,18 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
         + f"; the paper's, on its own data: {paper_red:.1f} % "
         f"(PIMRL {paper_pimrl}, PeRCNN {paper_percnn}).",
     ]
+    tuning = tuning_table(tuning_rows(exp, profile, models))
+    if tuning:
+        tuned = _read_json(f"runs/tune/{exp}-{profile}/tune_time.json")
+        lines += [
+            "",
+            f"Tuning (validation split, seed {TUNING_SEED}; `make results EXP={exp} TUNE=1`): "
+            "every learned model trained once per candidate of `pimrl_jax.tuning`; the one in "
+            f"use is recorded in `experiments/{exp}.py` (`tuned`)"
+            + (f"; {tuned['seconds'] / 60:.0f} min of wall time." if tuned else "."),
+            "",
+            tuning,
+        ]
     figure = os.path.join(run_root(exp, profile), f"seed{seeds[0]}", "comparison.png")
     if os.path.exists(figure):
         target = f"docs/figures/{exp}-{profile}-comparison.png"
@@ -342,6 +472,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--models", default=",".join(LEARNED + REFERENCES))
     parser.add_argument("--write_only", action="store_true", help="only rewrite the docs")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="train every candidate of pimrl_jax.tuning on seed 0, score on validation",
+    )
     args, overrides = parser.parse_known_args(argv)
     from experiments.common import PROFILES
 
@@ -367,7 +502,13 @@ def main(argv=None) -> int:
         seeds = tuple(int(s) for s in args.seeds.split(","))
     except ValueError:
         return fail(f"--seeds takes integers separated by commas, got {args.seeds!r}")
-    if not args.write_only:
+    if args.tune:
+        if overrides:
+            return fail("--tune takes no config overrides (the candidates set the fields)")
+        for exp in systems:
+            minutes = tune_system(exp, args.profile, models) / 60
+            print(f"##### tuning {exp} {args.profile}: {minutes:.1f} min", flush=True)
+    elif not args.write_only:
         for exp in systems:
             try:
                 minutes = run_system(exp, args.profile, seeds, models, overrides) / 60

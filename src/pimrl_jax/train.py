@@ -57,6 +57,7 @@ RESUMABLE_CHANGES = (
     "train.checkpoint_every",
     "train.data_parallel",  # same batches and loss, only laid out over more devices
     "train.steps_per_call",  # same steps, bitwise; only dispatched several at a time
+    "tuned.",  # every model's recorded choice; what applies to this run is compared as values
 )
 
 

@@ -19,6 +19,11 @@ from collections.abc import Iterable
 
 import ml_collections
 
+# The candidates of the tuning protocol (docs/profiles.md): each learned model is trained on
+# seed 0 with each, scored on the validation split, and keeps the one with the lower validation
+# RMSE (a diverged run loses). Every model gets the same two runs per system.
+CANDIDATES = ("default", "long_rollout")
+
 # Models without training of their own: whose parameters (and hence tuned settings) they use.
 PARAMS_FROM = {"pimrl_nomp": "pimrl"}
 
@@ -56,6 +61,52 @@ def apply_tuned(
         with out.unlocked():
             node[leaf] = tuple(value) if isinstance(value, list) else value
     return out
+
+
+def long_rollout(config: ml_collections.ConfigDict) -> dict:
+    """The second candidate: the training that made PeRCNN's rollouts stable on gs2d's
+    validation trajectories (docs/results.md). Stage 2 grows the window 1 → 2 → window/2 →
+    window (PeRCNN's own scripts grow the unroll the same way); both stages use lr 3e-3 halved
+    every 1000 steps; stage 1 (micro pretraining, pimrl and percnn only) runs 4× longer from a
+    micro module initialised at scale 0.2 (the Π-block's product has gradients ∝ scale², which
+    PeRCNN's 0.02 nearly kills)."""
+    window = int(config.train.window)
+    return {
+        "train": {
+            "curriculum": tuple(sorted({1, min(2, window), max(1, window // 2), window})),
+            "lr": 3e-3,
+            "lr_decay_every": 1000,
+            "micro_steps": 4 * int(config.train.micro_steps),
+        },
+        "model": {"micro": {"init_scale": 0.2}},
+    }
+
+
+def candidate_flags(config: ml_collections.ConfigDict, candidate: str) -> list[str]:
+    """Command-line flags that pin every field the candidates set to `candidate`'s values (the
+    experiment's own values for "default"), so a tuning run is what its name says whatever
+    `config.tuned` records."""
+    if candidate not in CANDIDATES:
+        raise ValueError(f"unknown candidate {candidate!r}; valid: {', '.join(CANDIDATES)}")
+    fields = dict(_leaves(long_rollout(config)))
+    if candidate == "long_rollout":
+        values = fields
+    else:
+        values = {path: _get(config, path) for path in fields}
+    return [f"--config.{path}={_flag_value(value)}" for path, value in values.items()]
+
+
+def _get(config, path: str):
+    node = config
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
+def _flag_value(value) -> str:
+    if isinstance(value, tuple | list):
+        return "(" + ",".join(str(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return str(value)
 
 
 def _leaves(tree: dict, prefix: str = ""):
