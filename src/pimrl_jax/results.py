@@ -413,9 +413,10 @@ HCT is per field (each field's Pearson correlation over space, averaged over the
 §6); the pooled (channels × space) and worst-field variants are beside it. ρ(J) is the spectral
 radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
 (`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves
-the test data's per-field range ± 10 %, per seed. Tuning: every model uses the defaults in
-`experiments/*.py`; any change is chosen on the validation split (`--config.eval.split=val`) with
-the same budget for every model.
+the test data's per-field range ± 10 %, per seed. Tuning (docs/profiles.md, "Tuning protocol"):
+every learned model is trained once per candidate of `pimrl_jax.tuning` (the experiment's
+defaults, and the long-rollout recipe) on seed 0 and keeps the one with the lower validation
+RMSE; the same two runs for every model, never a look at the test split.
 """
 
 
