@@ -31,7 +31,7 @@ FLAGS   := --config.model.micro.known_terms=$(KNOWN)
 endif
 endif
 
-.PHONY: install data train eval compare results test lint bench clean
+.PHONY: install data train eval compare results forecast study test lint bench clean
 
 install: $(STAMP)
 
@@ -60,6 +60,17 @@ compare: $(STAMP)
 # TUNE=1: the tuning runs instead (every candidate of pimrl_jax.tuning on seed 0, validation).
 results: $(STAMP)
 	$(PY) -m pimrl_jax.results --exp $(if $(filter command line,$(origin EXP)),$(EXP),all) --profile $(PROFILE) $(if $(TUNE),--tune)
+
+# Forecast skill against lead time since the last burst, of the trained runs in $(RUN)/seed*/.
+SEEDS   ?= 0,1,2
+forecast: $(STAMP)
+	$(PY) -m pimrl_jax.forecast --exp $(EXP) --profile $(PROFILE) --seeds $(SEEDS)
+
+# STUDY=forecast|noise|kn|noprior on EXP=<system> (default: the study's own systems), resumable;
+# rewrites its section of docs/studies.md.
+STUDY   ?=
+study: $(STAMP)
+	$(PY) -m pimrl_jax.studies --study "$(STUDY)" $(if $(filter command line,$(origin EXP)),--exp $(EXP)) --profile $(PROFILE) --seeds $(SEEDS)
 
 test: $(STAMP)
 	$(PY) -m pytest

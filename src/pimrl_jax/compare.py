@@ -64,7 +64,9 @@ def same_config(stored: dict | None, wanted: dict) -> bool:
     trainer adds to its stored copy are ignored). Both are JSON-ready dicts."""
     if not isinstance(stored, dict):
         return False
-    flat = dict(_leaves(stored))
+    from pimrl_jax.train import ADDED_FIELDS
+
+    flat = {**ADDED_FIELDS, **dict(_leaves(stored))}
     return all(flat.get(key, object()) == value for key, value in _leaves(wanted))
 
 

@@ -22,19 +22,48 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def training_arrays(split: dict) -> dict:
+def training_arrays(split: dict, observation_noise: float = 0.0, key=None) -> dict:
     """The arrays the train step samples from, float32 and on the default device.
 
     Returns `{"macro": (traj, T+1, *space, C), "bursts": (traj * n_bursts, k+1, *space, C),
     "scale": (C,)}`; bursts of all trajectories are pooled because every burst is an independent
-    sample; `scale` is each field's standard deviation over the macro frames (the unit of
-    `train.input_noise`).
+    sample; `scale` is each field's standard deviation over the (clean) macro frames (the unit of
+    `train.input_noise` and `train.observation_noise`). With `observation_noise` > 0 the observed
+    frames are noisy (`add_observation_noise`, drawn from `key`); 0 leaves them untouched.
     """
     macro = np.asarray(split["macro"], dtype=np.float32)
     bursts = np.asarray(split["bursts"], dtype=np.float32)
-    bursts = bursts.reshape((-1,) + bursts.shape[2:])
     scale = np.std(macro.reshape(-1, macro.shape[-1]), axis=0).astype(np.float32)
+    if observation_noise:
+        macro, bursts = add_observation_noise(
+            macro, bursts, split["burst_start"], key, scale, observation_noise
+        )
+    bursts = bursts.reshape((-1,) + bursts.shape[2:])
     return jax.device_put({"macro": macro, "bursts": bursts, "scale": scale})
+
+
+def add_observation_noise(macro, bursts, burst_start, key, scale, level: float):
+    """Noisy observations, as PeRCNN trains on noisy data: every observed value gets
+    `level · scale_c · ε`, ε ~ N(0, 1), `scale_c` the field's std (`level` = 0.05 is 5 % noise).
+
+    The noise is drawn once (a sensor measures each frame once), not per batch. A burst's first
+    and last frames are the macro frames j and j+1 (`solvers.burst`), one measurement each, so
+    they get the very noise of those macro frames.
+
+    Args:
+      macro: (traj, T+1, *space, C); bursts: (traj, n_bursts, k+1, *space, C);
+      burst_start: (n_bursts,) macro index of each burst; scale: (C,).
+    Returns:
+      (macro, bursts), float32 NumPy arrays of the same shapes.
+    """
+    k_macro, k_bursts = jax.random.split(key)
+    eps_macro = np.asarray(jax.random.normal(k_macro, macro.shape, jnp.float32))
+    eps_bursts = np.array(jax.random.normal(k_bursts, bursts.shape, jnp.float32))
+    starts = np.asarray(burst_start, np.int64)
+    eps_bursts[:, :, 0] = eps_macro[:, starts]
+    eps_bursts[:, :, -1] = eps_macro[:, starts + 1]
+    lane = np.float32(level) * np.asarray(scale, np.float32)
+    return macro + lane * eps_macro, bursts + lane * eps_bursts
 
 
 def add_input_noise(

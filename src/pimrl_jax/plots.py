@@ -154,6 +154,7 @@ def plot_curves(
     path: str,
     threshold: float = 0.8,
     title: str = "",
+    xlabel: str = "time",
 ) -> str:
     """RMSE(t) (log scale) and correlation(t) with the HCT threshold line; returns `path`.
 
@@ -175,11 +176,11 @@ def plot_curves(
                 t[: worst.size], worst, ":", color=line.get_color(), label=f"{label}, worst channel"
             )
     ax_r.set_yscale("log")
-    ax_r.set_xlabel("time")
+    ax_r.set_xlabel(xlabel)
     ax_r.set_ylabel("RMSE(t)")
     ax_r.grid(True, which="both", alpha=0.3)
     ax_c.axhline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold}")
-    ax_c.set_xlabel("time")
+    ax_c.set_xlabel(xlabel)
     ax_c.set_ylabel("Pearson correlation(t)")
     ax_c.set_ylim(min(-0.05, ax_c.get_ylim()[0]), 1.05)
     ax_c.grid(True, alpha=0.3)

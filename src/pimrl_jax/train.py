@@ -59,6 +59,9 @@ RESUMABLE_CHANGES = (
     "train.steps_per_call",  # same steps, bitwise; only dispatched several at a time
     "tuned.",  # every model's recorded choice; what applies to this run is compared as values
 )
+# Config fields added after runs were stored, with the value that does what the older code did: a
+# stored run without the field counts as having that value (it stays resumable and reusable).
+ADDED_FIELDS = {"train.observation_noise": 0.0}
 
 
 class NonFiniteLossError(RuntimeError):
@@ -371,7 +374,8 @@ def config_differences(stored: dict, current: dict) -> list[str]:
     return [
         n
         for n in names
-        if stored.get(n, "<absent>") != current.get(n, "<absent>")
+        if stored.get(n, ADDED_FIELDS.get(n, "<absent>"))
+        != current.get(n, ADDED_FIELDS.get(n, "<absent>"))
         and not any(n == p or (p.endswith(".") and n.startswith(p)) for p in RESUMABLE_CHANGES)
     ]
 
@@ -569,7 +573,10 @@ def train(
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     plan = stages_of(model, config.train)
-    data = data_lib.training_arrays(dataset["train"])
+    # train.observation_noise: noisy observed frames, from their own key (0: untouched data).
+    noise_key = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), 2)
+    noise = float(config.train.get("observation_noise", 0.0) or 0.0)
+    data = data_lib.training_arrays(dataset["train"], noise, noise_key)
     sample = _sample(dataset)
     _, train_key = _keys(config)
     several = jax.process_count() > 1
