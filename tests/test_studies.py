@@ -237,3 +237,16 @@ def test_forecast_study_end_to_end(smoke_dir, monkeypatch):
     )
     assert studies.main(args) == 0
     shutil.rmtree("runs")
+
+
+def test_make_study_and_forecast_errors_are_one_line():
+    for args, expected in [
+        (["study", "STUDY=bogus", "EXP=kdv"], "valid studies: forecast, noise, kn, noprior"),
+        (["forecast", "EXP=kdv", "PROFILE=bogus"], "valid profiles: smoke, quick, paper"),
+    ]:
+        result = subprocess.run(
+            ["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True
+        )
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and expected in errors[0], result.stderr

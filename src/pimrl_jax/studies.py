@@ -533,7 +533,15 @@ def _kn_plot(points, summaries, path: str, title: str) -> None:
             for i in range(len(ks)):
                 for j in range(len(Ns)):
                     text = "–" if np.isnan(grid[i, j]) else f"{grid[i, j]:.3g}"
-                    ax.text(j, i, text, ha="center", va="center", color="w", fontsize="small")
+                    ax.text(
+                        j,
+                        i,
+                        text,
+                        ha="center",
+                        va="center",
+                        fontsize="small",
+                        bbox=dict(boxstyle="round", facecolor="white", alpha=0.7, linewidth=0),
+                    )
             ax.set_xticks(range(len(Ns)), [str(n) for n in Ns])
             ax.set_yticks(range(len(ks)), [str(k) for k in ks])
             ax.set_xlabel("N (macro steps per cycle)")
