@@ -149,6 +149,23 @@ def kn_grid(config) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(ks), tuple(sorted(Ns))
 
 
+def _window_caps(config, models, T: int) -> list[tuple[str, object]]:
+    """Overrides that cut the training windows to a point's horizon T where some model's
+    (tuned) window or curriculum is longer; none where all fit (then the recipe is untouched)."""
+    from pimrl_jax import tuning
+
+    longest = 0
+    for m in models:
+        cfg = config.copy_and_resolve_references()
+        cfg.model.name = m
+        cfg = tuning.apply_tuned(cfg)
+        longest = max([longest, int(cfg.train.window), *(cfg.train.get("curriculum") or ())])
+    if longest <= T:
+        return []
+    curriculum = tuple(sorted({min(int(w), T) for w in (config.train.get("curriculum") or ())}))
+    return [("train.window", min(int(config.train.window), T)), ("train.curriculum", curriculum)]
+
+
 def results_root(exp: str, profile: str) -> str:
     return results.run_root(exp, profile)
 
@@ -207,11 +224,7 @@ def plan(
                     ("data.n_macro", int(T)),
                     ("data.path", f"data/studies/{exp}-{profile}-k{k}-N{N}.h5"),
                 ]
-                if int(config.train.window) > T:
-                    over.append(("train.window", int(T)))
-                curriculum = tuple(int(w) for w in (config.train.get("curriculum") or ()))
-                if any(w > T for w in curriculum):
-                    over.append(("train.curriculum", tuple(min(w, T) for w in curriculum)))
+                over += _window_caps(config, models, T)
                 label = f"k={k}, N={N}"
                 points.append(Point(label, f"{root}/k{k}-N{N}", models, tuple(over), key=(k, N)))
         return points
@@ -250,11 +263,14 @@ def missing_models(exp: str, profile: str, point: Point, seed: int, extra=()) ->
 
     config = point_config(exp, profile, point, seed, extra)
     seed_dir = os.path.join(point.root, f"seed{seed}")
+    # What the command line sets wins over a model's tuned settings (`pimrl_jax.tuning`).
+    overridden = ["seed", *(key for key, _ in (*point.overrides, *extra))]
     return [
         m
         for m in point.models
         if not compare.same_config(
-            (compare.read_results(seed_dir, m) or {}).get("config"), compare.model_config(config, m)
+            (compare.read_results(seed_dir, m) or {}).get("config"),
+            compare.model_config(config, m, overridden),
         )
     ]
 
