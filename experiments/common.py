@@ -80,6 +80,9 @@ def train_defaults() -> ConfigDict:
             # Split each batch over all devices (pimrl_jax.parallel): same batches, same loss;
             # train.batch_size must be a multiple of jax.device_count().
             data_parallel=False,
+            # Ensemble members trained in one vmapped program; member m is the run of seed
+            # `seed + m` (pimrl_jax.train). 1: a plain run.
+            seeds=1,
         )
     )
 

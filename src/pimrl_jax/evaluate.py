@@ -23,10 +23,18 @@ test data. A diverged trajectory's frames from there on are excluded (set to NaN
 
 Nothing here raises for a diverged model, so the other models of a comparison are unaffected.
 
-Several JAX processes (`pimrl_jax.launch`, a cluster): each rolls out a contiguous share of the
-trajectories on its own first device, the per-frame statistics are gathered to every process in
-trajectory order, and only process 0 draws the figures and writes the results file.
+Several local devices: each batch of test trajectories is split over them under `shard_map`
+(`sharded_rollout`: each device rolls out and scores its own trajectories; nothing gathers the
+fields). Several JAX processes (`pimrl_jax.launch`, a cluster): each rolls out a contiguous
+share of the trajectories on its own devices, the per-frame statistics are gathered to every
+process in trajectory order, and only process 0 draws the figures and writes the results file.
 Timings separate the compilation of the rollout from running it (`block_until_ready`).
+
+Seed ensembles (`train.seeds` = S > 1, params with a leading seed axis): `evaluate_ensemble`
+evaluates each member m as the single run of seed `config.seed + m` into `<workdir>/seed<s>/`
+(its results file reads exactly as that run's would, config included), and writes into
+`<workdir>` a summary with the mean ± std (population) over the members of every headline
+metric, the per-seed values and the mean curves.
 """
 
 from __future__ import annotations
@@ -130,12 +138,58 @@ def _share(n_test: int) -> tuple[int, int, int]:
     return first, min(first + size, n_test), size
 
 
-def _rollout_all(model, params, u0_all, truth_all, n_steps, batch_size):
+def sharded_rollout(model, n_steps: int, devices) -> tuple[object, object]:
+    """(rollout, stats): `rollout(params, u0 (B, *space, C)) -> (B, n_steps, *space, C)` and
+    `stats(pred, truth) -> _frame_stats`, jitted under `jax.shard_map` over a 1-D `data` mesh
+    of `devices`: params replicated, each device rolls out and scores its own B/n trajectories
+    and keeps them (no collective: an FFT-bearing model never all-gathers the fields, as it
+    would under a plain `jit` of a batch-sharded input). One device: plain `jit`s."""
+    devices = list(devices)
+
+    def rollout(params, u0):
+        return model.rollout(params, u0, n_steps)
+
+    if len(devices) == 1:
+        return jax.jit(rollout), jax.jit(_frame_stats)
+    from jax.sharding import PartitionSpec as P
+
+    mesh = parallel.make_data_mesh(devices)
+    batch = P(parallel.DATA_AXIS)
+    # check_vma=False: models start scans from fresh zeros (the ConvLSTM state); nothing here
+    # crosses devices.
+    shard = dict(mesh=mesh, out_specs=batch, check_vma=False)
+    sharded_rollout = jax.shard_map(rollout, in_specs=(P(), batch), **shard)
+    sharded_stats = jax.shard_map(_frame_stats, in_specs=(batch, batch), **shard)
+
+    def split(x):  # each device slices out its own trajectories: no collective
+        return jax.sharding.reshard(x, parallel.batch_sharded(mesh))
+
+    def replicate(tree):
+        return jax.tree.map(lambda x: jax.sharding.reshard(x, parallel.replicated(mesh)), tree)
+
+    return (
+        jax.jit(lambda params, u0: sharded_rollout(replicate(params), split(u0))),
+        jax.jit(lambda pred, truth: sharded_stats(split(pred), split(truth))),
+    )
+
+
+def _first_row(x: jax.Array) -> np.ndarray:
+    """x[0] as float32 NumPy, read from the one device that holds it (nothing is gathered)."""
+    for shard in x.addressable_shards:
+        if (shard.index[0].start or 0) == 0:
+            return np.asarray(shard.data[0], np.float32)
+    return np.asarray(x[0], np.float32)
+
+
+def _rollout_all(model, params, u0_all, truth_all, n_steps, batch_size, devices=None):
     """Roll out every test trajectory; return stats `(n_test, T)`, trajectory 0's prediction
     `(T, *space, C)` (None on processes other than 0) and the timings.
 
-    With several processes each rolls out its own contiguous share of the trajectories on its
-    own first device and the per-frame statistics are gathered (in trajectory order) to all."""
+    Each batch is split over the local `devices` (default: all of this process's;
+    `sharded_rollout`): a batch of m trajectories runs on min(m, devices) of them, padded to a
+    multiple of that. With several processes each rolls out its own contiguous share of the
+    trajectories on its own devices and the per-frame statistics are gathered (in trajectory
+    order) to all."""
     n_all = u0_all.shape[0]
     first, stop, share = _share(n_all)
     if stop > first:
@@ -144,11 +198,14 @@ def _rollout_all(model, params, u0_all, truth_all, n_steps, batch_size):
         u0_all, truth_all = u0_all[:1], truth_all[:1]
     n_test = u0_all.shape[0]
     batch_size = max(1, min(batch_size, share))
-    rollout = jax.jit(model.rollout, static_argnums=2)
-    stats_fn = jax.jit(_frame_stats)
+    devices = list(jax.local_devices() if devices is None else devices)
+    devices = devices[: min(len(devices), batch_size)]
+    batch_size = -(-batch_size // len(devices)) * len(devices)  # a multiple of the devices
+    rollout, stats_fn = sharded_rollout(model, n_steps, devices)
+    if len(devices) > 1:  # params on every device once, not at each batch
+        params = jax.device_put(params, parallel.replicated(parallel.make_data_mesh(devices)))
     t0 = time.perf_counter()
-    compiled = rollout.lower(params, _pad_batch(u0_all[:batch_size], batch_size), n_steps)
-    compiled = compiled.compile()
+    compiled = rollout.lower(params, _pad_batch(u0_all[:batch_size], batch_size)).compile()
     compile_s = time.perf_counter() - t0
 
     want = (batch_size, n_steps, *u0_all.shape[1:])
@@ -165,10 +222,10 @@ def _rollout_all(model, params, u0_all, truth_all, n_steps, batch_size):
                 f"{model.name}.rollout(params, u0 {u0.shape}, {n_steps}) returned {pred.shape}; "
                 f"expected {want}: the predicted frames u_1..u_T, without u_0"
             )
-        stats = jax.device_get(stats_fn(pred, jnp.asarray(truth, pred.dtype)))
+        stats = jax.device_get(stats_fn(pred, np.asarray(truth, pred.dtype)))
         chunks.append({k: v[: stop - start] for k, v in stats.items()})
         if pred0 is None and first == 0:
-            pred0 = np.asarray(pred[0], np.float32)
+            pred0 = _first_row(pred)
     stats = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     if jax.process_count() > 1:
         stats = {k: _pad_batch(v, share) for k, v in stats.items()}
@@ -179,7 +236,8 @@ def _rollout_all(model, params, u0_all, truth_all, n_steps, batch_size):
         "rollout_s_per_trajectory": run_s / n_test,
         "batch_size": batch_size,
         "n_batches": len(chunks),
-        "device": str(jax.local_devices()[0].device_kind),
+        "device": str(devices[0].device_kind),
+        "devices": len(devices),
         "backend": jax.default_backend(),
         # Timings are process 0's; each process rolled out up to this many trajectories.
         "processes": jax.process_count(),
@@ -274,7 +332,9 @@ def _diagnostics(config, model, params, macro, stats, times) -> dict:
     return out
 
 
-def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict | None = None):
+def evaluate(
+    config, model, params, dataset: dict, workdir: str, *, extra: dict | None = None, devices=None
+):
     """Evaluate `model` with `params` on `dataset[config.eval.split]` (default "test"; "val" for
     every choice made before the final evaluation); write results and figures to `workdir`.
 
@@ -287,6 +347,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
       dataset: `{"test": {"macro": (n_test, T + 1, *grid, C), "macro_times": (T + 1,), ...}}`.
       workdir: run directory; gets `results.json` and `figures/*.png`.
       extra: more entries for `results.json` (e.g. the trainer's `train_time_s`).
+      devices: the local devices the rollouts are split over (default: all of this process's).
 
     Returns:
       `{"rmse", "mae", "hct", "hct_count", "diverged", "divergence_step", "figures",
@@ -315,7 +376,7 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
     # run (replicated over a mesh, maybe over several processes) come to this host first.
     params = parallel.local_copy(params)
     stats, pred0, timings = _rollout_all(
-        model, params, macro[:, 0], macro[:, 1:], n_steps, batch_size
+        model, params, macro[:, 0], macro[:, 1:], n_steps, batch_size, devices
     )
 
     first_bad = metrics.first_bad_frame(stats["finite"], stats["max_abs"], bound)
@@ -404,3 +465,114 @@ def evaluate(config, model, params, dataset: dict, workdir: str, *, extra: dict 
         "figures": figures,
         "results_path": results_path,
     }
+
+
+ENSEMBLE_METRICS = (
+    "rmse",
+    "mae",
+    "hct",
+    "hct_count",
+    "hct_pooled",
+    "hct_worst_channel",
+    "rmse_before_divergence",
+)
+
+
+def _mean_curve(curves: list) -> list | None:
+    """Pointwise mean of equal-length curves (None where any member has None)."""
+    rows = [[np.nan if v is None else float(v) for v in c] for c in curves if c is not None]
+    if len(rows) != len(curves) or not rows:
+        return None
+    return np.mean(np.asarray(rows), axis=0)
+
+
+def ensemble_summary(members: list[dict], seeds: list[int]) -> dict:
+    """The summary of an ensemble's member results (as `evaluate` writes them): for each metric
+    of `ENSEMBLE_METRICS` the mean and population std over the members where it is defined
+    (`<name>`, `<name>_std`, `<name>_per_seed`), `diverged` only when every member diverged
+    (`diverged_seeds` lists which did), the members' mean curves."""
+    first = members[0]
+    out = {
+        "model": first["model"],
+        "params_from": first.get("params_from", first["model"]),
+        "n_params": first.get("n_params"),
+        "seeds": list(seeds),
+        "members": [f"seed{s}" for s in seeds],
+    }
+    for name in ENSEMBLE_METRICS:
+        values = [r.get(name) for r in members]
+        finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+        out[name] = float(np.mean(finite)) if finite else None
+        out[f"{name}_std"] = float(np.std(finite)) if finite else None
+        out[f"{name}_per_seed"] = values
+    diverged = [s for s, r in zip(seeds, members, strict=True) if r.get("diverged")]
+    out["diverged"] = len(diverged) == len(members)
+    out["diverged_seeds"] = diverged
+    out["divergence"] = next((r["divergence"] for r in members if r.get("diverged")), None)
+    if not out["diverged"]:
+        out["divergence"] = dict(out["divergence"] or {}, diverged=False)
+    for key in ("hct_threshold", "horizon", "n_test", "split"):
+        out[key] = first.get(key)
+    curves = {}
+    for key, curve in (first.get("curves") or {}).items():
+        curves[key] = curve if key == "time" else _mean_curve([r["curves"][key] for r in members])
+    out["curves"] = curves
+    per_traj = [r.get("timings", {}).get("rollout_s_per_trajectory") for r in members]
+    per_traj = [t for t in per_traj if t is not None]
+    out["timings"] = dict(
+        first.get("timings") or {},
+        rollout_s_per_trajectory=float(np.mean(per_traj)) if per_traj else None,
+    )
+    return out
+
+
+def evaluate_ensemble(config, model, params, dataset: dict, workdir: str, *, extra=None):
+    """Evaluate every member of an ensemble (params with a leading seed axis of length
+    `train.seeds`): member m as the single run of seed `config.seed + m` into
+    `<workdir>/seed<config.seed + m>/`, then the summary (`ensemble_summary`) into `<workdir>`.
+    `extra` (e.g. `train_time_s`, the whole ensemble's) goes into the summary; each member gets
+    its share `train_time_s / S` and the whole as `ensemble_train_time_s`.
+
+    Returns what `evaluate` returns, with the means, plus `<metric>_std`, `seeds` and
+    `per_seed` (each member's own return value)."""
+    from pimrl_jax import train as train_lib
+
+    seeds = train_lib.member_seeds(config)
+    split = str(config.eval.get("split", "test"))
+    extra = dict(extra or {})
+    member_extra = {}
+    if extra.get("train_time_s") is not None:
+        member_extra = {
+            "train_time_s": extra["train_time_s"] / len(seeds),
+            "ensemble_train_time_s": extra["train_time_s"],
+        }
+    returned, members = [], []
+    for m, seed in enumerate(seeds):
+        member_params = jax.tree.map(lambda x, m=m: x[m], parallel.local_copy(params))
+        member_dir = os.path.join(workdir, f"seed{seed}")
+        one = evaluate(
+            train_lib.member_config(config, m),
+            model,
+            member_params,
+            dataset,
+            member_dir,
+            extra=member_extra,
+        )
+        returned.append(one)
+        with open(one["results_path"]) as f:
+            members.append(json.load(f))
+    summary = ensemble_summary(members, seeds)
+    summary.update(extra)
+    summary["config"] = config_to_dict(config)
+    results_path = os.path.join(workdir, results_file(split))
+    if parallel.is_primary():
+        os.makedirs(workdir, exist_ok=True)
+        write_json(results_path, summary)
+    out = {k: summary[k] for k in ("rmse", "mae", "hct", "hct_count", "diverged")}
+    out.update({f"{k}_std": summary[f"{k}_std"] for k in ("rmse", "mae", "hct")})
+    out["divergence_step"] = (summary["divergence"] or {}).get("step")
+    out["figures"] = [f for r in returned for f in r["figures"]]
+    out["results_path"] = results_path
+    out["seeds"] = seeds
+    out["per_seed"] = returned
+    return out

@@ -140,8 +140,11 @@ def run(
         return None
 
     from pimrl_jax.evaluate import evaluate as evaluate_fn
+    from pimrl_jax.evaluate import evaluate_ensemble
 
     extra = {"train_time_s": train_time} if train_time is not None else None
+    if train_lib.n_seeds(config) > 1 and model.name not in REFERENCES:
+        evaluate_fn = evaluate_ensemble  # per seed into <workdir>/seed<s>, mean ± std here
     summary = evaluate_fn(config, model, params, dataset, str(workdir), extra=extra)
     test = np.asarray(dataset[config.eval.get("split", "test")]["macro"], np.float64)
     persistence = float(np.sqrt(np.mean(np.square(test[:, 1:] - test[:, :1]))))
@@ -155,6 +158,12 @@ def run(
         f"{split} set: RMSE {fmt(summary['rmse'])}  MAE {fmt(summary['mae'])}  "
         f"HCT {fmt(summary['hct'])}  (persistence u_t = u_0: RMSE {persistence:.4g})"
     )
+    if summary.get("seeds"):
+        print(
+            f"  mean ± std over seeds {summary['seeds']}: RMSE {fmt(summary['rmse'])} ± "
+            f"{fmt(summary['rmse_std'])}, HCT {fmt(summary['hct'])} ± {fmt(summary['hct_std'])}; "
+            "per seed RMSE " + ", ".join(fmt(one["rmse"]) for one in summary["per_seed"])
+        )
     if summary.get("diverged"):
         print(f"diverged at macro step {summary.get('divergence_step')}")
     print(f"results: {summary.get('results_path', workdir / 'results.json')}")

@@ -26,6 +26,16 @@ that stops after the first non-finite step): the host reads the losses and finit
 per call, not once per step, and calls end at every log and checkpoint step, stage end and
 curriculum phase, so training is bitwise that of one step per call and the NaN stop still names
 the first bad step.
+
+Seed ensembles: `train.seeds = S` > 1 trains S independently initialised copies of the model,
+each with its own batch stream, in one program (`jax.vmap` over a leading seed axis of params
+and optimiser state; `stage` and `step` are shared). Member m is the run of seed
+`config.seed + m` (`member_seeds`): its init and train keys are exactly those of a single run
+with `--config.seed=<config.seed + m>`, so an ensemble with `seed = 0` holds the runs that
+`make results` trains one by one (equal to float round-off: vmap batches the arithmetic
+differently). The ensemble is checkpointed as one state (meta `seeds`); it stops like a single
+run at the first non-finite step of any member, naming the member and its seed. S = 1 is the
+plain program, bitwise unchanged.
 """
 
 from __future__ import annotations
@@ -61,7 +71,7 @@ RESUMABLE_CHANGES = (
 )
 # Config fields added after runs were stored, with the value that does what the older code did: a
 # stored run without the field counts as having that value (it stays resumable and reusable).
-ADDED_FIELDS = {"train.observation_noise": 0.0}
+ADDED_FIELDS = {"train.observation_noise": 0.0, "train.seeds": 1}
 
 
 class NonFiniteLossError(RuntimeError):
@@ -228,6 +238,51 @@ def curriculum_window(train_config, i: int, n_steps: int) -> int:
     return windows[min(len(windows) - 1, i * len(windows) // max(n_steps, 1))]
 
 
+def n_seeds(config) -> int:
+    """`train.seeds`: ensemble members trained in one program (default 1: a plain run)."""
+    value = config.train.get("seeds", 1)
+    value = 1 if value is None else int(value)
+    if value < 1:
+        raise ValueError(f"train.seeds={value}: the number of ensemble members must be >= 1")
+    return value
+
+
+def member_seeds(config) -> list[int]:
+    """The seed of each ensemble member: `config.seed + m`, m = 0 … train.seeds − 1 (member m
+    is the run of `--config.seed=<config.seed + m>`)."""
+    return [int(config.seed) + m for m in range(n_seeds(config))]
+
+
+def member_config(config, m: int):
+    """The config of a plain run equal to ensemble member `m` (seed `config.seed + m`, one
+    seed): what its evaluation stores, so it reads exactly as that single run's."""
+    single = config.copy_and_resolve_references()
+    single.seed = int(config.seed) + m
+    if "seeds" in single.train:
+        single.train.seeds = 1
+    return single
+
+
+def ensemble_step(step: Callable) -> Callable:
+    """The step of an ensemble: `step(state, data, train_key)` vmapped over the leading seed
+    axis of `state["params"]`, `state["opt_state"]` and `train_keys` (S, 2); the data, `stage`
+    and `step` are shared. Every metric gets a leading seed axis (S,)."""
+
+    def multi(state, data, train_keys):
+        def one(params, opt_state, key):
+            member = dict(state, params=params, opt_state=opt_state)
+            new, metrics = step(member, data, key)
+            return new["params"], new["opt_state"], metrics
+
+        params, opt_state, metrics = jax.vmap(one, in_axes=(0, 0, 0))(
+            state["params"], state["opt_state"], train_keys
+        )
+        new_state = dict(state, params=params, opt_state=opt_state, step=state["step"] + 1)
+        return new_state, metrics
+
+    return multi
+
+
 def steps_per_call(config) -> int:
     """`train.steps_per_call`: optimiser steps run on the device per dispatch (default 1)."""
     return max(1, int(config.train.get("steps_per_call", 1) or 1))
@@ -239,15 +294,16 @@ def repeat_steps(step: Callable, n: int) -> Callable:
     ≤ n) of them, stopping early after the first step whose `metrics["finite"]` is False.
 
     Metrics come back as arrays of length `n` (loss and grad_norm NaN, finite False beyond the
-    steps run), so the host reads them once per call; the first False of `finite` is the first
-    bad step, and the state returned is the one right after it (as with one step per call).
+    steps run; (n, S) for an ensemble step), so the host reads them once per call; the first
+    False of `finite` is the first bad step, and the state returned is the one right after it
+    (as with one step per call).
     """
 
     def multi(state, *args):
         *inputs, count = args
         _, template = jax.eval_shape(step, state, *inputs)
         empty = {
-            k: jnp.full((n,), jnp.nan if v.dtype != jnp.bool_ else False, v.dtype)
+            k: jnp.full((n, *v.shape), jnp.nan if v.dtype != jnp.bool_ else False, v.dtype)
             for k, v in template.items()
         }
 
@@ -259,7 +315,7 @@ def repeat_steps(step: Callable, n: int) -> Callable:
             i, state, history, _ = carry
             state, metrics = step(state, *inputs)
             history = {k: history[k].at[i].set(metrics[k]) for k in history}
-            return i + 1, state, history, metrics["finite"]
+            return i + 1, state, history, jnp.all(metrics["finite"])  # every ensemble member
 
         carry = (jnp.asarray(0, jnp.int32), state, empty, jnp.asarray(True))
         _, state, history, _ = jax.lax.while_loop(cond, body, carry)
@@ -277,6 +333,9 @@ def make_train_step(
     n_per_call: int = 1,
 ) -> Callable:
     """step(state, data, train_key) -> (state, metrics), jitted, state donated.
+
+    With `train.seeds` = S > 1 the state has a leading seed axis on params and optimiser state,
+    `train_key` is (S, 2) (`ensemble_keys`) and every metric is (S,) (`ensemble_step`).
 
     With `n_per_call` > 1: step(state, data, train_key, count) runs `count` ≤ `n_per_call`
     steps on the device in one dispatch (`repeat_steps`; metrics are arrays of length
@@ -315,6 +374,12 @@ def make_train_step(
         return u0, target
 
     mesh = None
+    if data_parallel(config) and n_seeds(config) > 1:
+        raise ValueError(
+            f"train.seeds={n_seeds(config)} (an ensemble in one program) does not combine with "
+            "data-parallel training (train.data_parallel or several processes); train the seeds "
+            "one by one (--config.seed=<s>) or set train.seeds=1"
+        )
     if data_parallel(config):
         mesh = parallel.make_data_mesh()
         dp = functools.partial(
@@ -334,6 +399,8 @@ def make_train_step(
         def step(state, data, train_key):
             return update(state, draw(data, jax.random.fold_in(train_key, state["step"])))
 
+    if n_seeds(config) > 1:
+        step = ensemble_step(step)
     if n_per_call > 1:
         step = repeat_steps(step, n_per_call)
     jitted = jax.jit(step, donate_argnums=0)
@@ -480,8 +547,13 @@ class RunInfo:
 
 
 def _keys(config):
-    root = jax.random.PRNGKey(int(config.seed))
-    return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)  # init, train
+    """(init key, train key) of the run; (S, 2) each for an ensemble, row m that of seed
+    `config.seed + m` (`member_seeds`)."""
+    if n_seeds(config) == 1:
+        root = jax.random.PRNGKey(int(config.seed))
+        return jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)  # init, train
+    keys = [_keys(member_config(config, m)) for m in range(n_seeds(config))]
+    return tuple(jnp.stack(k) for k in zip(*keys, strict=True))
 
 
 def _abstract(tree):
@@ -546,11 +618,23 @@ def intact_steps(ckpts: Checkpoints, model, config, sample) -> list[int]:
 
 def _stage_state(model, config, sample, stage: int, step: int, params=None):
     init_key, _ = _keys(config)
+    ensemble = n_seeds(config) > 1
     if params is None:
         # One compiled init instead of many small eager ops (seconds on CPU for Flax modules).
-        params = jax.jit(model.init)(init_key, sample)
-    tx = make_optimizer(config.train, params, stage)
-    return init_state(params, tx, stage, step), tx
+        init = jax.vmap(model.init, in_axes=(0, None)) if ensemble else model.init
+        params = jax.jit(init)(init_key, sample)
+    if not ensemble:
+        tx = make_optimizer(config.train, params, stage)
+        return init_state(params, tx, stage, step), tx
+    member = jax.tree.map(lambda x: x[0], params)
+    tx = make_optimizer(config.train, member, stage)
+    state = {
+        "params": params,
+        "opt_state": jax.vmap(tx.init)(params),
+        "stage": jnp.asarray(stage, jnp.int32),
+        "step": jnp.asarray(step, jnp.int32),
+    }
+    return state, tx
 
 
 def train(
@@ -570,6 +654,14 @@ def train(
     """
     from tqdm import tqdm
 
+    ensemble = n_seeds(config) > 1
+    noise = float(config.train.get("observation_noise", 0.0) or 0.0)
+    if ensemble and noise > 0:  # each seed's run has its own noisy data; the ensemble shares one
+        raise ValueError(
+            f"train.seeds={n_seeds(config)} shares one copy of the training data between the "
+            f"members, but train.observation_noise={noise} draws other noise for each seed; "
+            "train the seeds one by one (--config.seed=<s>) or set train.seeds=1"
+        )
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     plan = stages_of(model, config.train)
@@ -650,18 +742,24 @@ def train(
                 count = next((j for j in range(1, count) if window_at(step + j) != window), count)
                 if n_call == 1:
                     state, metrics = step_fn(state, data, train_key)
-                    chunk_loss = [float(metrics["loss"])]
-                    chunk_finite = [bool(metrics["finite"])]
+                    metrics = jax.tree.map(lambda x: np.asarray(x)[None], metrics)
                 else:
                     state, metrics = step_fn(state, data, train_key, np.int32(count))
                     metrics = jax.device_get(metrics)  # one transfer per call
-                    chunk_loss = [float(x) for x in metrics["loss"][:count]]
-                    chunk_finite = [bool(x) for x in metrics["finite"][:count]]
-                if not all(chunk_finite):
-                    bad = chunk_finite.index(False)
+                # (count,) per step, or (count, S) for an ensemble
+                chunk_loss = np.asarray(metrics["loss"][:count], np.float64)
+                chunk_finite = np.asarray(metrics["finite"][:count], bool)
+                if not chunk_finite.all():
+                    bad = int(np.flatnonzero(~chunk_finite.reshape(count, -1).all(axis=1))[0])
                     step, loss = step + bad + 1, chunk_loss[bad]
+                    who = ""
+                    if ensemble:
+                        m = int(np.flatnonzero(~chunk_finite[bad])[0])
+                        loss = loss[m]
+                        who = f" of ensemble member {m} (seed {member_seeds(config)[m]})"
                     raise NonFiniteLossError(
-                        f"non-finite loss or parameters in stage {stage} ({STAGE_NAMES[stage]}) "
+                        f"non-finite loss or parameters{who} in stage {stage} "
+                        f"({STAGE_NAMES[stage]}) "
                         f"at step {step - begin} of {n_steps} (global step {step}, loss {loss}); "
                         f"training stopped, the last good checkpoint is step {last_saved} in "
                         f"{ckpts.directory}. Lower train.lr (now {config.train.lr}) or "
@@ -671,7 +769,7 @@ def train(
                         last_saved,
                     )
                 step += count
-                losses.extend(chunk_loss)
+                losses.extend(chunk_loss)  # floats, or (S,) rows for an ensemble
                 bar.update(count)
                 if step % log_every == 0 or step == end:
                     rate = (step - n0) / max(time.perf_counter() - t0, 1e-9)
@@ -683,12 +781,17 @@ def train(
                         "lr": float(schedule(step - begin - 1)),
                         "steps_per_s": rate,
                     }
+                    if ensemble:  # "loss" is the members' mean
+                        per_seed = np.mean(losses, axis=0)
+                        record["loss_per_seed"] = [float(x) for x in per_seed]
                     log.write(record)
                     bar.set_postfix(loss=f"{record['loss']:.4g}", steps_per_s=f"{rate:.3g}")
                     losses, t0, n0 = [], time.perf_counter(), step
                 if step % ckpt_every == 0 or step == end:
                     train_seconds = seconds_before + time.perf_counter() - t_begin
                     meta = {"stage": stage, "step": step, "model": model.name}
+                    if ensemble:
+                        meta["seeds"] = member_seeds(config)
                     ckpts.save(step, state, meta | {"train_seconds": train_seconds})
                     last_saved = step
             bar.close()
