@@ -271,6 +271,41 @@ def _build_rollout(data: Mapping[str, Any]) -> Callable[[Array], tuple[Array, Ar
     return jax.jit(jax.vmap(one))
 
 
+TRAJ_AXIS = "traj"
+_SHARDED: dict = {}
+
+
+def shard_trajectories(fn: Callable, devices) -> Callable:
+    """``fn`` (a function of trajectory-batched arrays ``(B, …) -> pytree of (B, …)``, each
+    trajectory independent) jitted under ``jax.shard_map`` over a 1-D mesh of ``devices``: each
+    device runs ``fn`` on its own B/n trajectories and keeps its outputs — no collective, so no
+    all-gather of fields before the FFTs (a plain ``jit`` of a batch-sharded input gathers the
+    whole batch first: jax-ml/jax#15680). B must be a multiple of ``len(devices)``."""
+    devices = tuple(devices)
+    key = (fn, devices)
+    if key not in _SHARDED:
+        from jax.sharding import PartitionSpec as P
+
+        mesh = jax.make_mesh(
+            (len(devices),),
+            (TRAJ_AXIS,),
+            axis_types=(jax.sharding.AxisType.Explicit,),
+            devices=devices,
+        )
+        # check_vma=False: the rollouts start scans from fresh constants (zeros); nothing here
+        # crosses devices, so the check would guard nothing.
+        sharded = jax.shard_map(
+            fn, mesh=mesh, in_specs=P(TRAJ_AXIS), out_specs=P(TRAJ_AXIS), check_vma=False
+        )
+        split = jax.sharding.NamedSharding(mesh, P(TRAJ_AXIS))
+
+        def run(*args):  # each device slices out its own trajectories: no collective
+            return sharded(*(jax.sharding.reshard(x, split) for x in args))
+
+        _SHARDED[key] = jax.jit(run)
+    return _SHARDED[key]
+
+
 def _dtype_scope(dtype: str):
     if dtype not in ("float32", "float64"):
         raise ValueError(f"unknown data dtype {dtype!r}; valid: float32, float64")
@@ -292,14 +327,21 @@ def generate_split(
     *,
     chunk: int | None = None,
     split: str = "",
+    devices=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulate ``n_traj`` burst-sampled trajectories of the data config ``data``.
 
     Initial conditions come from ``solvers.initial.sample_initial(system, key_i, ...)`` with
     ``key_i = fold_in(PRNGKey(seed), i)``, so trajectory ``i`` does not depend on ``n_traj`` or on
     ``chunk``. The rollout runs in ``data["dtype"]`` (float64 is scoped with ``jax.enable_x64``,
-    never switched on globally), ``chunk`` trajectories at a time under ``vmap`` (default
-    ``default_chunk(data)``), with a tqdm bar.
+    never switched on globally), ``chunk`` trajectories per device at a time under ``vmap``
+    (default ``default_chunk(data)``), with a tqdm bar.
+
+    Several ``devices`` (default: every local device) share each call's trajectories under
+    ``shard_map`` (``shard_trajectories``; a call of m trajectories runs on min(m, devices)
+    of them, padded to a multiple of that with copies of its last trajectory, which are
+    dropped). Trajectory ``i`` is the same on one device or several, to float round-off (a
+    device's batch size may change how XLA batches its FFTs).
 
     Returns numpy arrays in the generation dtype: macro ``(n_traj, T+1, *g, C)`` and bursts
     ``(n_traj, n_bursts, k+1, *g, C)``. Raises ``NonFiniteDataError`` (naming system, trajectory
@@ -310,7 +352,8 @@ def generate_split(
     from solvers import initial, systems
 
     options = dict(data.get("initial", {}) or {})
-    chunk = max(1, chunk or default_chunk(data))
+    devices = list(jax.local_devices() if devices is None else devices)
+    chunk = max(1, chunk or default_chunk(data)) * len(devices)
     macro_out, burst_out = [], []
     with _dtype_scope(data["dtype"]):
         system = systems.get_system(data["system"], data["ndim"], **dict(data["coefficients"]))
@@ -333,10 +376,16 @@ def generate_split(
         # Balanced chunks (sizes differ by at most one: at most two compiled batch shapes, and
         # no padded trajectories computed for nothing).
         for idx in np.array_split(np.arange(n_traj), -(-n_traj // chunk)):
-            start = int(idx[0])
-            u0 = initial_states(jnp.asarray(idx))
-            macro, bursts = rollout(u0)
-            macro, bursts = np.asarray(macro), np.asarray(bursts)
+            start, n_dev = int(idx[0]), min(len(devices), len(idx))
+            if n_dev > 1:
+                padded = np.concatenate([idx, np.repeat(idx[-1:], -len(idx) % n_dev)])
+                u0 = initial_states(jnp.asarray(padded))
+                macro, bursts = shard_trajectories(rollout, devices[:n_dev])(u0)
+            else:
+                u0 = initial_states(jnp.asarray(idx))
+                macro, bursts = rollout(u0)
+            # Each device's share comes to the host on its own (no gather on the devices).
+            macro, bursts = np.asarray(macro)[: len(idx)], np.asarray(bursts)[: len(idx)]
             check_finite(macro, bursts, data, offset=start, split=split)
             macro_out.append(macro)
             burst_out.append(bursts)
@@ -355,5 +404,6 @@ __all__ = [
     "generate_split",
     "make_rollout",
     "n_bursts",
+    "shard_trajectories",
     "simulate_burst_sampled",
 ]
