@@ -161,6 +161,9 @@ def test_nan_data_is_refused_before_writing(tmp_path, monkeypatch):
         return rollout
 
     monkeypatch.setattr(burst, "make_rollout", poisoned)
+    # A NumPy fake cannot run under shard_map: generate on one device, as a plain host does.
+    one_device = burst.jax.local_devices()[:1]
+    monkeypatch.setattr(burst.jax, "local_devices", lambda: one_device)
     t_bad = 3 * data.k * data.dt
     pattern = rf"fn .*train trajectory 1: .*t = {t_bad:g}"
     with pytest.raises(burst.NonFiniteDataError, match=pattern):

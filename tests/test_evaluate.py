@@ -48,15 +48,17 @@ def _map_rollout(params, u0, n_steps):
     return jnp.moveaxis(frames, 0, 1)
 
 
-def _nan_after(step_j, traj):
-    """The true map, but trajectory `traj` is NaN from macro step `step_j` (frame j - 1) on."""
+def _nan_after(step_j, u0_traj):
+    """The true map, but the trajectory that starts at `u0_traj` is NaN from macro step
+    `step_j` (frame j - 1) on."""
 
     def rollout(params, u0, n_steps):
         frames = _map_rollout(params, u0, n_steps)
         t = jnp.arange(n_steps).reshape((1, n_steps) + (1,) * (u0.ndim - 1))
-        b = jnp.arange(u0.shape[0]).reshape((u0.shape[0], 1) + (1,) * (u0.ndim - 1))
-        # Keyed on u0 so the padded batch rows of the last batch do not matter.
-        hit = (b == traj) & (t >= step_j - 1)
+        # Keyed on u0, not on the row's position: rows are independent (evaluate splits a batch
+        # over the devices, and pads the last one).
+        mine = jnp.all(u0 == u0_traj[None], axis=tuple(range(1, u0.ndim)))
+        hit = mine.reshape((-1, 1) + (1,) * (u0.ndim - 1)) & (t >= step_j - 1)
         return jnp.where(hit, jnp.nan, frames)
 
     return rollout
@@ -121,7 +123,11 @@ def test_nan_after_step_j_is_reported_as_divergence(tmp_path):
     data = _dataset(n_test=3)
     params = {"a": jnp.float32(A_TRUE)}
     out = evaluate.evaluate(
-        _config(), FakeModel("fno", _nan_after(4, traj=1)), params, data, str(tmp_path / "fno")
+        _config(),
+        FakeModel("fno", _nan_after(4, data["test"]["macro"][1, 0])),
+        params,
+        data,
+        str(tmp_path / "fno"),
     )
     assert out["diverged"] is True and out["divergence_step"] == 4
     assert out["rmse"] is None and out["mae"] is None  # no finite-looking number
@@ -146,7 +152,7 @@ def test_first_prediction_nan_and_sanity_bound(tmp_path):
     data = _dataset(n_test=2, n_steps=4)
     out = evaluate.evaluate(
         _config(),
-        FakeModel("nan", _nan_after(1, traj=0)),
+        FakeModel("nan", _nan_after(1, data["test"]["macro"][0, 0])),
         {"a": jnp.float32(A_TRUE)},
         data,
         str(tmp_path / "a"),
@@ -227,11 +233,14 @@ def test_headline_hct_is_per_field_not_pooled(tmp_path):
     truth = np.concatenate([u, v], axis=-1).astype(np.float32)
     dataset = {"test": {"macro": truth, "macro_times": DT * np.arange(n_steps + 1)}}
 
+    noise = 0.05 * rng.standard_normal(truth[:, 1:, ..., :1].shape)
+
     def rollout(params, u0, n):  # u exact, v replaced by an unrelated pattern after frame 2
-        frames = jnp.asarray(truth[:, 1 : n + 1])
-        noise = jnp.asarray(0.05 * rng.standard_normal(frames.shape[:-1] + (1,)), jnp.float32)
+        # The trajectory of each row, found from its initial state (rows are independent).
+        row = jnp.argmin(jnp.sum(jnp.abs(u0[:, None] - truth[None, :, 0]), axis=(2, 3, 4)), 1)
+        frames = jnp.asarray(truth[:, 1 : n + 1])[row]
         late = jnp.arange(n)[None, :, None, None, None] >= 2
-        v_pred = jnp.where(late, noise, frames[..., 1:])
+        v_pred = jnp.where(late, jnp.asarray(noise[:, :n], jnp.float32)[row], frames[..., 1:])
         return jnp.concatenate([frames[..., :1], v_pred], axis=-1)
 
     config = _config()
