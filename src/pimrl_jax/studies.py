@@ -85,23 +85,27 @@ frame as the message (`pimrl`), or the micro module's k steps from the observed 
 (ConvLSTM from the zero state, PeRCNN with k micro steps per Δt, persistence repeating it). RMSE
 over trajectories, bursts, grid and fields; correlation = per-field Pearson, averaged over fields,
 trajectories and bursts; a lead with a diverged forecast has no RMSE. Beside them, each run's
-free-rollout RMSE and HCT (from u_0 over the whole horizon, as in results.md).""",
+free-rollout RMSE and HCT (from u_0 over the whole horizon, as in results.md). Cost: no
+training of its own (it trains only what `make results` has not), a few seconds of forecasting per
+model and seed.""",
     "noise": """The observed training frames (macro frames and bursts) carry Gaussian noise of
 p % of each field's standard deviation, drawn once (`--config.train.observation_noise=0.05` for
 5 %; a burst's first and last frames share the noise of the macro frames they are); validation
 and test trajectories are clean. Every learned model with its default recipe; 0 % is the
-`make results` run. RMSE and HCT (per field) on the clean test trajectories.""",
+`make results` run. RMSE and HCT (per field) on the clean test trajectories. Cost: 3 levels × 5
+trained models (pimrl_nomp evaluates pimrl's) × seeds trainings per system.""",
     "kn": """A grid of (k, N) around the profile's own for pimrl and percnn. Same data budget at
 every point: the same trajectories (initial conditions, seeds and counts), the same physical
 horizon T·k·δt for training and test, the same δt and solver, the same optimiser steps, batch and
 macro window (in macro steps); the number of stored frames per trajectory follows from (k, N)
 and is listed (T + 1 macro frames and ceil(T/N) bursts of k − 1 inner frames). The profile's own
 (k, N) is the `make results` run; every other point has its own dataset
-(data/studies/<exp>-<profile>-k<k>-N<N>.h5). RMSE over the test horizon, HCT in time units.""",
+(data/studies/<exp>-<profile>-k<k>-N<N>.h5). RMSE over the test horizon, HCT in time units.
+Cost: 8 datasets and 8 points × 2 models × seeds trainings; percnn's cost grows with k.""",
     "noprior": """The micro module without its known terms (`--config.model.micro.known_terms=()`:
 no fixed Laplacian or dispersion stencil, the Π-block alone learns the whole right-hand side), for
 pimrl and percnn, beside the `make results` runs with the known terms; everything else as in the
-profile.""",
+profile (each model's tuned settings included). Cost: 2 models × seeds trainings per system.""",
 }
 
 
