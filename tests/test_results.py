@@ -45,13 +45,16 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     _fake(tmp_path, "kdv", 0, "percnn", 0.4, 10.0)
     _fake(tmp_path, "kdv", 1, "percnn", 0.6, 12.0)
     _fake(tmp_path, "kdv", 2, "percnn", 0.5, 5.0, diverged_at=17)
+    stopped = tmp_path / "runs" / "kdv-quick" / "seed1" / "fno"
+    stopped.mkdir(parents=True)
+    (stopped / "compare.log").write_text("error: non-finite loss at step 3; training stopped\n")
     results.write("quick", (0, 1, 2), ("pimrl", "percnn", "fno"))
     doc = open("docs/results.md").read()
     mean, std = np.mean(pimrl), np.std(pimrl)
     assert f"| pimrl | 3/3 | {mean:.4g} ± {std:.4g} |" in doc
     assert f"| percnn | 3/3 | {0.5:.4g} ± {0.1:.4g} (2 finite) |" in doc
     assert "2: 17" in doc  # seed 2 diverged at macro step 17
-    assert "| fno | 0/3 | not run |" in doc
+    assert "| fno | 0/3 | seed 1: training failed: non-finite loss at step 3 |" in doc
     assert "## fn from an earlier session" in doc  # no runs here: kept as it was
     assert "Not run yet: `make results EXP=gs3d PROFILE=quick`" in doc
     reduction = 100 * (1 - mean / 0.5)
@@ -118,7 +121,18 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
                 "config": stored,
             }
             (run / "results_val.json").write_text(json.dumps(res))
-    table = results.tuning_table(results.tuning_rows("kdv", "quick", ("pimrl", "percnn", "oracle")))
+    stopped = tmp_path / results.tune_root("kdv", "quick", "default") / "fno"
+    stopped.mkdir(parents=True)
+    (stopped / "compare.log").write_text(
+        "python -m pimrl_jax.main ...\nerror: non-finite loss or parameters in stage 2 (macro) at "
+        "step 6 of 1000 (global step 506, loss nan); training stopped, the last good ...\n"
+    )
+    models = ("pimrl", "percnn", "fno", "oracle")
+    table = results.tuning_table(results.tuning_rows("kdv", "quick", models))
+    assert (
+        "| fno | training failed: non-finite loss or parameters in stage 2 (macro) at step 6 of "
+        "1000 | not run | – | default |" in table
+    )
     assert "| pimrl | 0.3 / 5 | 0.1 / 5 | long_rollout | long_rollout |" in table
     assert "| percnn | 0.2 / 5 | diverged at step 7 | default | default |" in table
     assert "oracle" not in table  # references have nothing to tune

@@ -172,8 +172,11 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
             c: _read_json(os.path.join(tune_root(exp, profile, c), model, "results_val.json"))
             for c in CANDIDATES
         }
+        failures = {
+            c: training_failure(os.path.join(tune_root(exp, profile, c), model)) for c in CANDIDATES
+        }
         used = "long_rollout" if settings_of(config, model) else "default"
-        rows.append({"model": model, "results": results, "used": used})
+        rows.append({"model": model, "results": results, "failures": failures, "used": used})
     return rows
 
 
@@ -194,7 +197,8 @@ def tuning_table(rows: list[dict]) -> str | None:
         for c in CANDIDATES:
             r = row["results"][c]
             if r is None:
-                cells.append("not run")
+                failure = row["failures"][c]
+                cells.append(f"training failed: {failure}" if failure else "not run")
             elif r.get("diverged"):
                 cells.append(f"diverged at step {r['divergence']['step']}")
             else:
@@ -208,6 +212,19 @@ def tuning_table(rows: list[dict]) -> str | None:
 
 def _config(exp: str, profile: str):
     return importlib.import_module(f"experiments.{exp}").get_config(profile)
+
+
+def training_failure(run_dir: str) -> str | None:
+    """Why a run left no results: the trainer's `error:` line in its compare.log, shortened
+    (e.g. "non-finite loss or parameters in stage 2 (macro) at step 6 of 1000"), or None."""
+    try:
+        with open(os.path.join(run_dir, "compare.log")) as f:
+            errors = [line[len("error: ") :] for line in f if line.startswith("error: ")]
+    except OSError:
+        return None
+    if not errors:
+        return None
+    return errors[-1].split("; training stopped")[0].split(" (global step")[0].strip()
 
 
 def _read_json(path: str):
@@ -275,7 +292,20 @@ def summarize(runs: list, seeds) -> dict:
     }
 
 
-def table(summaries: dict[str, dict], n_seeds: int) -> str:
+def failures(exp: str, profile: str, seeds, models) -> dict[str, list]:
+    """`{model: [(seed, why)]}` for the seeds whose training failed (no results.json)."""
+    root, out = run_root(exp, profile), {}
+    for model in models:
+        for seed in seeds:
+            run_dir = os.path.join(root, f"seed{seed}", model)
+            if not os.path.exists(os.path.join(run_dir, "results.json")):
+                why = training_failure(run_dir)
+                if why:
+                    out.setdefault(model, []).append((seed, why))
+    return out
+
+
+def table(summaries: dict[str, dict], n_seeds: int, failed: dict | None = None) -> str:
     head = [
         "model",
         "seeds",
@@ -290,9 +320,14 @@ def table(summaries: dict[str, dict], n_seeds: int) -> str:
         "train time (s)",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    failed = failed or {}
     for model, s in summaries.items():
+        stopped = "; ".join(
+            f"seed {seed}: training failed: {why}" for seed, why in failed.get(model, [])
+        )
         if s["n"] == 0:
-            lines.append(f"| {model} | 0/{n_seeds} | not run |" + " |" * (len(head) - 3))
+            what = stopped or "not run"
+            lines.append(f"| {model} | 0/{n_seeds} | {what} |" + " |" * (len(head) - 3))
             continue
         rmse, mae = _pm(s["rmse"]), _pm(s["mae"])
         if s["diverged"] and s["n_finite"]:
@@ -301,6 +336,8 @@ def table(summaries: dict[str, dict], n_seeds: int) -> str:
         elif s["diverged"]:
             rmse = mae = "diverged"
         div = ", ".join(f"{seed}: {step}" for seed, step in s["diverged"]) or "none"
+        if stopped:
+            div = stopped if div == "none" else f"{div}; {stopped}"
         left = ", ".join("never" if v is None else str(v) for v in s["left"])
         radius = f"{_pm(s['radius_macro'], '.3f')} / " + (
             _pm(s["radius_micro"], ".4f") if s["radius_micro"] else "–"
@@ -364,7 +401,7 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
         "",
         closure_line(exp, profile),
         "",
-        table(summaries, len(seeds)),
+        table(summaries, len(seeds), failures(exp, profile, seeds, models)),
         "",
         "PIMRL's RMSE reduction against our PeRCNN: "
         + (f"{red:.1f} %" if red is not None else "n/a")
