@@ -470,7 +470,7 @@ def table(summary: dict[str, dict], n_seeds: int) -> str:
             _pm(s["free_rmse"]) if s["free_diverged"] == 0 else f"diverged ({s['free_diverged']})"
         )
         cells = [row, f"{s['n']}/{n_seeds}", _pm(s["rmse_to_next_burst"])]
-        cells.append(_pm(s["correlation_to_next_burst"], ".3f"))
+        cells.append(_pm(s["correlation_to_next_burst"], ".4f"))
         cells += [_pm(s["rmse_at_lead"].get(j)) for j in leads]
         cells += [str(s["n_diverged"]), free, _pm(s["free_hct"])]
         lines.append("| " + " | ".join(cells) + " |")

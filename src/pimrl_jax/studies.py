@@ -84,10 +84,11 @@ frame as the message (`pimrl`), or the micro module's k steps from the observed 
 (`pimrl_micro_restart`). Every other model restarts its own rollout from the burst's last frame
 (ConvLSTM from the zero state, PeRCNN with k micro steps per Δt, persistence repeating it). RMSE
 over trajectories, bursts, grid and fields; correlation = per-field Pearson, averaged over fields,
-trajectories and bursts; a lead with a diverged forecast has no RMSE. Beside them, each run's
-free-rollout RMSE and HCT (from u_0 over the whole horizon, as in results.md). Cost: no
-training of its own (it trains only what `make results` has not), a few seconds of forecasting per
-model and seed.""",
+trajectories and bursts; a lead with a diverged forecast has no RMSE. The table gives the RMSE
+at lead 1, at lead N − 1 (the last before the next burst) and at the last lead. Beside them,
+each run's free-rollout RMSE and HCT (from u_0 over the whole horizon, as in results.md). Cost:
+no training of its own (it trains only what `make results` has not), a few seconds of
+forecasting per model and seed (kdv quick, 9 rows, one seed: 35 s).""",
     "noise": """The observed training frames (macro frames and bursts) carry Gaussian noise of
 p % of each field's standard deviation, drawn once (`--config.train.observation_noise=0.05` for
 5 %; a burst's first and last frames share the noise of the macro frames they are); validation
