@@ -82,6 +82,16 @@ def long_rollout(config: ml_collections.ConfigDict) -> dict:
     }
 
 
+def record(config: ml_collections.ConfigDict, long_rollout_models=()) -> ml_collections.ConfigDict:
+    """`config` with `config.tuned` recording the `long_rollout` candidate for the named models
+    (the ones that won it on validation); the others keep the experiment's defaults."""
+    with config.unlocked():
+        config.tuned = ml_collections.ConfigDict(
+            {model: long_rollout(config) for model in long_rollout_models}
+        )
+    return config
+
+
 def candidate_flags(config: ml_collections.ConfigDict, candidate: str) -> list[str]:
     """Command-line flags that pin every field the candidates set to `candidate`'s values (the
     experiment's own values for "default"), so a tuning run is what its name says whatever
