@@ -48,6 +48,9 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     stopped = tmp_path / "runs" / "kdv-quick" / "seed1" / "fno"
     stopped.mkdir(parents=True)
     (stopped / "compare.log").write_text("error: non-finite loss at step 3; training stopped\n")
+    os.makedirs("docs/results-notes")
+    with open(results.notes_path("kdv", "quick"), "w") as f:
+        f.write("PIMRL leads here because of the noted reason.\n")
     results.write("quick", (0, 1, 2), ("pimrl", "percnn", "fno"))
     doc = open("docs/results.md").read()
     mean, std = np.mean(pimrl), np.std(pimrl)
@@ -55,6 +58,7 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     assert f"| percnn | 3/3 | {0.5:.4g} ± {0.1:.4g} (2 finite) |" in doc
     assert "2: 17" in doc  # seed 2 diverged at macro step 17
     assert "| fno | 0/3 | seed 1: training failed: non-finite loss at step 3 |" in doc
+    assert "PIMRL leads here because of the noted reason." in doc
     assert "## fn from an earlier session" in doc  # no runs here: kept as it was
     assert "Not run yet: `make results EXP=gs3d PROFILE=quick`" in doc
     reduction = 100 * (1 - mean / 0.5)

@@ -420,12 +420,21 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
             "",
             tuning,
         ]
+    notes = notes_path(exp, profile)
+    if os.path.exists(notes):  # hand-written reading of these numbers, kept beside them
+        lines += ["", open(notes).read().strip()]
     figure = os.path.join(run_root(exp, profile), f"seed{seeds[0]}", "comparison.png")
     if os.path.exists(figure):
         target = f"docs/figures/{exp}-{profile}-comparison.png"
         shutil.copyfile(figure, target)
         lines += ["", f"![{exp} {profile} comparison](figures/{exp}-{profile}-comparison.png)"]
     return "\n".join(lines)
+
+
+def notes_path(exp: str, profile: str) -> str:
+    """A system's hand-written notes (what the numbers show, what was tried), included in its
+    section as they are; the only part of docs/results.md not computed from runs/."""
+    return f"docs/results-notes/{exp}-{profile}.md"
 
 
 def _marked(name: str, body: str) -> str:
@@ -439,7 +448,8 @@ def _existing(text: str, name: str) -> str | None:
 
 HEADER = """# Results
 
-Written by `make results` (`python -m pimrl_jax.results`); do not edit by hand. Every number
+Written by `make results` (`python -m pimrl_jax.results`); do not edit by hand (a system's notes
+come from `docs/results-notes/<system>-<profile>.md`, the rest from `runs/`). Every number
 comes from the runs in `runs/` that the command written above each table made, on the project's
 2-core CPU machine (no GPU). Our data come from our own solvers, so absolute values are not
 comparable with the paper's; the relative reduction against our own PeRCNN on the same data is.
