@@ -127,7 +127,12 @@ def solver_timer(data, n: int, batch: int, n_steps: int, repeats: int):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories runs/<exp>-<profile>[/seed<s>]")
-    parser.add_argument("--models", nargs="+", default=list(registry.MODELS))
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=[m for m in registry.MODELS if m != "persistence"],  # copies u0: no emulator
+        choices=registry.MODELS,
+    )
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data", default=None, help="dataset file (default: the config's)")

@@ -25,9 +25,10 @@ Nothing here raises for a diverged model, so the other models of a comparison ar
 
 Several local devices: each batch of test trajectories is split over them under `shard_map`
 (`sharded_rollout`: each device rolls out and scores its own trajectories; nothing gathers the
-fields), so `model.rollout` must treat the rows of a batch independently (every model does). Several JAX processes (`pimrl_jax.launch`, a cluster): each rolls out a contiguous
-share of the trajectories on its own devices, the per-frame statistics are gathered to every
-process in trajectory order, and only process 0 draws the figures and writes the results file.
+fields), so `model.rollout` must treat the rows of a batch independently (every model does).
+Several JAX processes (`pimrl_jax.launch`, a cluster): each rolls out a contiguous share of the
+trajectories on its own devices, the per-frame statistics are gathered to every process in
+trajectory order, and only process 0 draws the figures and writes the results file.
 Timings separate the compilation of the rollout from running it (`block_until_ready`).
 
 Seed ensembles (`train.seeds` = S > 1, params with a leading seed axis): `evaluate_ensemble`
