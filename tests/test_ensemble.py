@@ -160,3 +160,36 @@ def test_ensemble_refuses_data_parallel_and_bad_sizes():
     config.train.update(dict(seeds=2, data_parallel=False, observation_noise=0.1))
     with pytest.raises(ValueError, match="shares one copy of the training data"):
         train_lib.train(config, model, {"train": {}}, "/nonexistent/run", progress=False)
+
+
+def test_a_nan_in_one_member_stops_the_ensemble_and_names_it(dataset, tmp_path):
+    """One burst is NaN and member 1 draws it (at a step found by drawing the batches the way
+    training does) before member 0 ever does: the stop names member 1, its seed and that step."""
+    path, data = dataset
+    config = config_for(path, 5, 2)
+    config.train.update(dict(micro_steps=12, steps=2, checkpoint_every=4, log_every=100))
+    train = dict(data["train"])
+    bursts = np.asarray(train["bursts"])
+    bursts = np.concatenate([bursts.reshape((-1, 1) + bursts.shape[2:])] * 40)  # many rows
+    _, keys = train_lib._keys(config)
+    first = [{}, {}]  # per member: row -> the 1-based step that first draws it
+    for m in range(2):
+        for step in range(12):
+            rows = jax.random.randint(jax.random.fold_in(keys[m], step), (2,), 0, len(bursts))
+            for row in np.asarray(rows):
+                first[m].setdefault(int(row), step + 1)
+    row, bad = next(
+        (r, s) for r, s in sorted(first[1].items()) if s > 4 and first[0].get(r, 99) > s
+    )
+    bursts[row, 0, -1] = np.nan
+    train["bursts"] = bursts
+    with pytest.raises(train_lib.NonFiniteLossError) as err:
+        train_lib.train(
+            config,
+            registry.build_model(config),
+            {**data, "train": train},
+            tmp_path / "run",
+            progress=False,
+        )
+    assert f"of ensemble member 1 (seed 6) in stage 1 (micro) at step {bad} of 12" in str(err.value)
+    assert err.value.step == bad and err.value.last_good_step == 4 * ((bad - 1) // 4)
