@@ -26,7 +26,7 @@ def test_eight_devices():
     assert len(jax.local_devices()) == 8  # conftest; the tests below need several devices
 
 
-@pytest.mark.parametrize("exp", ["kdv", "gs2d"])
+@pytest.mark.parametrize("exp", ["kdv"])  # 1D keeps it cheap; the code path is ndim-generic
 def test_sharded_generation_equals_one_device_and_gathers_nothing(exp):
     data = _config(exp).data
     n_traj = 5  # five devices, no padding; seven with padding below
