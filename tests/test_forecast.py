@@ -11,23 +11,12 @@ import pytest
 from experiments import kdv
 from pimrl_jax import cycle, forecast
 from pimrl_jax.models import registry
-from pimrl_jax.models.macro import MacroStep
-from pimrl_jax.models.micro import MicroStep
 from solvers import finite_difference
 from solvers.burst import burst_starts
 from tests.synthetic_data import _split
+from tests.test_cycle import MACRO, MICRO, macro_apply, micro_apply
 
 K, N = 2, 3
-MICRO = MicroStep(dx=0.5, dt=0.02, c_up=1.0, n_conv=2, kernel=3, hidden=3, init_scale=0.5)
-MACRO = MacroStep(features=(4,), lstm_features=4, kernel=3)
-
-
-def micro_apply(p, u):
-    return MICRO.apply({"params": p}, u)
-
-
-def macro_apply(p, s, carry):
-    return MACRO.apply({"params": p}, s, carry)
 
 
 @pytest.fixture(scope="module")

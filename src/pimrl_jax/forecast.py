@@ -47,7 +47,6 @@ to each run's free-rollout RMSE and HCT.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -60,6 +59,7 @@ import numpy as np
 from jax import lax
 
 from pimrl_jax import cycle, metrics
+from pimrl_jax.results import read_json
 
 RESTARTS = ("observed", "micro")
 # The forecast rows: every model of the comparison, plus PIMRL restarted through its micro module.
@@ -313,19 +313,11 @@ def forecast_model(
 # ----------------------------------------------------------------------------------------------
 
 
-def _read_json(path: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def run_config(run_dir: str):
     """The `ConfigDict` a run was evaluated with (its results.json), or None."""
     import ml_collections
 
-    res = _read_json(os.path.join(run_dir, "results.json"))
+    res = read_json(os.path.join(run_dir, "results.json"))
     if not res or "config" not in res:
         return None
     return ml_collections.ConfigDict(res["config"])
@@ -380,7 +372,7 @@ def forecast_seed(seed_dir: str, models: Sequence[str], lead: int | None, split:
         except (FileNotFoundError, RuntimeError) as error:
             out[model_name] = {"missing": str(error).splitlines()[0]}
             continue
-        free = _read_json(os.path.join(run_dir, "results.json")) or {}
+        free = read_json(os.path.join(run_dir, "results.json")) or {}
         restarts = ["observed"] + (["micro"] if model_name == "pimrl" else [])
         for restart in restarts:
             row = model_name if restart == "observed" else MICRO_RESTART

@@ -127,7 +127,7 @@ def tune_system(exp: str, profile: str, models) -> float:
 
 def _add_time(path: str, seconds: float) -> None:
     """Add one invocation's wall seconds to the running total in `path`."""
-    spent = _read_json(path) or {"seconds": 0.0, "invocations": 0}
+    spent = read_json(path) or {"seconds": 0.0, "invocations": 0}
     spent = {"seconds": spent["seconds"] + seconds, "invocations": spent["invocations"] + 1}
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -152,7 +152,7 @@ def adopt_tuning_runs(exp: str, profile: str, models) -> dict[str, str]:
         wanted = _without_eval(compare.model_config(config, model))
         for candidate in CANDIDATES:
             source = os.path.join(tune_root(exp, profile, candidate), model)
-            stored = _read_json(os.path.join(source, "results_val.json"))
+            stored = read_json(os.path.join(source, "results_val.json"))
             if stored and compare.same_config(_without_eval(stored.get("config") or {}), wanted):
                 ignore = shutil.ignore_patterns("results_val.json", "figures_val", "compare.log")
                 shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
@@ -169,7 +169,7 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
         if model not in LEARNED:
             continue
         results = {
-            c: _read_json(os.path.join(tune_root(exp, profile, c), model, "results_val.json"))
+            c: read_json(os.path.join(tune_root(exp, profile, c), model, "results_val.json"))
             for c in CANDIDATES
         }
         failures = {
@@ -227,7 +227,8 @@ def training_failure(run_dir: str) -> str | None:
     return errors[-1].split("; training stopped")[0].split(" (global step")[0].strip()
 
 
-def _read_json(path: str):
+def read_json(path: str):
+    """A JSON file's contents, or None when it is missing or unreadable."""
     try:
         with open(path) as f:
             return json.load(f)
@@ -242,7 +243,7 @@ def collect(exp: str, profile: str, seeds, models) -> dict[str, list]:
     """`{model: [results.json of each seed, or None]}` from `runs/`."""
     root = run_root(exp, profile)
     return {
-        m: [_read_json(os.path.join(root, f"seed{s}", m, "results.json")) for s in seeds]
+        m: [read_json(os.path.join(root, f"seed{s}", m, "results.json")) for s in seeds]
         for m in models
     }
 
@@ -380,7 +381,7 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
         return None
     summaries = {m: summarize(rs, seeds) for m, rs in runs.items()}
     horizon = next((s["horizon"] for s in summaries.values() if s["horizon"]), None) or {}
-    spent = _read_json(os.path.join(run_root(exp, profile), "results_time.json"))
+    spent = read_json(os.path.join(run_root(exp, profile), "results_time.json"))
     red = reduction(summaries)
     paper_pimrl, paper_percnn = PAPER[exp]
     paper_red = 100.0 * (1.0 - paper_pimrl / paper_percnn)
@@ -410,7 +411,7 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
     ]
     tuning = tuning_table(tuning_rows(exp, profile, models))
     if tuning:
-        tuned = _read_json(f"runs/tune/{exp}-{profile}/tune_time.json")
+        tuned = read_json(f"runs/tune/{exp}-{profile}/tune_time.json")
         lines += [
             "",
             f"Tuning (validation split, seed {TUNING_SEED}; `make results EXP={exp} TUNE=1`): "

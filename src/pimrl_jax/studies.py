@@ -320,7 +320,7 @@ def _rewrite_report(exp: str, profile: str, point: Point, seed_dir: str) -> None
 
 
 def _add_time(path: str, seconds: float) -> None:
-    spent = results._read_json(path) or {"seconds": 0.0, "invocations": 0}
+    spent = results.read_json(path) or {"seconds": 0.0, "invocations": 0}
     spent = {"seconds": spent["seconds"] + seconds, "invocations": spent["invocations"] + 1}
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -357,7 +357,7 @@ def _summaries(point: Point, seeds) -> dict[str, dict]:
     out = {}
     for m in point.models:
         runs = [
-            results._read_json(os.path.join(point.root, f"seed{s}", m, "results.json"))
+            results.read_json(os.path.join(point.root, f"seed{s}", m, "results.json"))
             for s in seeds
         ]
         out[m] = results.summarize(runs, seeds)
@@ -393,7 +393,7 @@ def _copy_figure(src: str, name: str) -> str | None:
 
 
 def _time_line(study: str, exp: str, profile: str) -> str:
-    spent = results._read_json(time_path(study, exp, profile))
+    spent = results.read_json(time_path(study, exp, profile))
     if not spent:
         return ""
     return (
@@ -436,7 +436,7 @@ def _forecast_section(exp, profile, seeds, point: Point) -> str | None:
     from pimrl_jax import forecast
 
     path = os.path.join(point.root, forecast.OUT_DIR, "forecast.json")
-    stored = results._read_json(path)
+    stored = results.read_json(path)
     if not stored:
         return None
     summary = stored["summary"]
