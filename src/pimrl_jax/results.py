@@ -428,7 +428,12 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
     if os.path.exists(figure):
         target = f"docs/figures/{exp}-{profile}-comparison.png"
         shutil.copyfile(figure, target)
-        lines += ["", f"![{exp} {profile} comparison](figures/{exp}-{profile}-comparison.png)"]
+        lines += [
+            "",
+            f"Curves of seed {seeds[0]} alone (RMSE and correlation against time):",
+            "",
+            f"![{exp} {profile} comparison](figures/{exp}-{profile}-comparison.png)",
+        ]
     return "\n".join(lines)
 
 
