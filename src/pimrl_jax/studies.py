@@ -470,12 +470,18 @@ def _noise_tables(exp, profile, points, summaries) -> list[str]:
     lines += ["", "HCT (per field):", "", head, sep]
     for m in models:
         lines.append(f"| {m} | " + " | ".join(_cell(summaries[p][m], "hct") for p in points) + " |")
-    path = os.path.join(study_root("noise", exp, profile), "noise.png")
-    _noise_plot(points, summaries, path, f"{exp} {profile}: RMSE against training noise")
-    figure = _copy_figure(path, f"studies-noise-{exp}-{profile}.png")
-    if figure:
-        lines += ["", f"![noise robustness, {exp} {profile}]({figure})"]
-    return lines
+    title = f"{exp} {profile}: RMSE against training noise"
+    plot = lambda path: _noise_plot(points, summaries, path, title)  # noqa: E731
+    return lines + _figure("noise", exp, profile, plot, "noise robustness")
+
+
+def _figure(study: str, exp: str, profile: str, plot, alt: str) -> list[str]:
+    """Draw a study's figure with `plot(path)` under its runs and copy it to docs/figures; the
+    markdown lines that show it (none when it could not be drawn)."""
+    path = os.path.join(study_root(study, exp, profile), f"{study}.png")
+    plot(path)
+    figure = _copy_figure(path, f"studies-{study}-{exp}-{profile}.png")
+    return ["", f"![{alt}, {exp} {profile}]({figure})"] if figure else []
 
 
 def _noise_plot(points, summaries, path: str, title: str) -> None:
@@ -522,12 +528,9 @@ def _kn_tables(exp, profile, points, summaries) -> list[str]:
         row += [_cell(summaries[p][m]) for m in models]
         row += [_cell(summaries[p][m], "hct") for m in models]
         lines.append("| " + " | ".join(row) + " |")
-    path = os.path.join(study_root("kn", exp, profile), "kn.png")
-    _kn_plot(points, summaries, path, f"{exp} {profile}: (k, N) sensitivity")
-    figure = _copy_figure(path, f"studies-kn-{exp}-{profile}.png")
-    if figure:
-        lines += ["", f"![k/N sensitivity, {exp} {profile}]({figure})"]
-    return lines
+    title = f"{exp} {profile}: (k, N) sensitivity"
+    plot = lambda path: _kn_plot(points, summaries, path, title)  # noqa: E731
+    return lines + _figure("kn", exp, profile, plot, "k/N sensitivity")
 
 
 def _kn_plot(points, summaries, path: str, title: str) -> None:
