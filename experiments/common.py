@@ -123,11 +123,10 @@ def make_config(
     data: dict,
     model: dict | None = None,
     train: dict | None = None,
-    tuned: dict | None = None,
 ) -> ConfigDict:
-    """Assemble the full config of experiment `exp` at `profile`. `tuned` maps a model name to
-    the settings it won on validation (`pimrl_jax.tuning`: applied to that model's runs only,
-    the command line still wins)."""
+    """Assemble the full config of experiment `exp` at `profile`. `config.tuned` starts empty;
+    an experiment records the settings a model won on validation with `pimrl_jax.tuning.record`
+    (applied to that model's runs only, the command line still wins)."""
     check_profile(profile)
     config = ConfigDict()
     config.experiment = exp
@@ -146,7 +145,7 @@ def make_config(
         config.train.update(SMOKE_TRAIN)
     config.train.update_from_flattened_dict(_flatten(train or {}))
     config.eval = eval_defaults()
-    config.tuned = ConfigDict(tuned or {})
+    config.tuned = ConfigDict()
     return config
 
 

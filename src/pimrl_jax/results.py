@@ -364,7 +364,7 @@ def reduction(summaries: dict[str, dict]) -> float | None:
 def closure_line(exp: str, profile: str) -> str:
     from solvers import closure, dataset
 
-    config = importlib.import_module(f"experiments.{exp}").get_config(profile)
+    config = _config(exp, profile)
     try:
         stored = dataset.load(config.data.path, config.data, exp=exp, profile=profile)["closure"]
     except dataset.DatasetError as error:

@@ -24,12 +24,11 @@ import ml_collections
 # RMSE (a diverged run loses). Every model gets the same two runs per system.
 CANDIDATES = ("default", "long_rollout")
 
-# Models without training of their own: whose parameters (and hence tuned settings) they use.
-PARAMS_FROM = {"pimrl_nomp": "pimrl"}
-
 
 def settings_of(config: ml_collections.ConfigDict, model: str) -> dict[str, object]:
     """The flat `{path: value}` settings `config.tuned` records for `model` (empty if none)."""
+    from pimrl_jax.models.registry import PARAMS_FROM  # a model evaluating another's params
+
     tuned = config.get("tuned") or {}
     entry = tuned.get(PARAMS_FROM.get(model, model))
     if not entry:

@@ -36,6 +36,8 @@ from pimrl_jax.models.micro import MicroStep
 LEARNED: tuple[str, ...] = ("pimrl", "pimrl_nomp", "percnn", "convlstm", "fno", "crop")
 REFERENCES: tuple[str, ...] = ("persistence", "oracle")
 MODELS: tuple[str, ...] = LEARNED + REFERENCES
+# Models without training of their own: whose trained parameters they evaluate.
+PARAMS_FROM: dict[str, str] = {"pimrl_nomp": "pimrl"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +185,7 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
         )
         return frames[:, :n_steps]
 
-    return Model(name, init, rollout, micro_rollout, "pimrl" if name == "pimrl_nomp" else name)
+    return Model(name, init, rollout, micro_rollout, PARAMS_FROM.get(name, name))
 
 
 def _reference_model(name: str, config: ml_collections.ConfigDict) -> Model:
