@@ -241,6 +241,55 @@ def test_nan_stops_the_stage_and_keeps_the_last_good_checkpoint(smoke_data, tmp_
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.parametrize("name", registry.MODELS)
+def test_a_model_is_the_same_without_the_fields_it_never_reads(name):
+    """registry.READS is what the code reads: with every model-specific field the model does not
+    read deleted from its config, it builds, plans the same stages and rolls out the same frames,
+    so a change there rightly leaves its finished runs reusable."""
+    full = smoke_config("kdv")
+    full.model.name = name
+    bare = full.copy_and_resolve_references()
+    with bare.unlocked():
+        for field in registry.unread_fields(name):
+            parent, _, key = field.rstrip(".").rpartition(".")
+            del bare[parent][key]
+    u0 = jnp.asarray(np.sin(np.linspace(0, 2 * np.pi, 32, endpoint=False)))[None, :, None]
+    outputs = []
+    for config in (full, bare):
+        model = registry.build_model(config)
+        params = model.init(jax.random.PRNGKey(0), u0)
+        trains = name in registry.LEARNED and model.params_from == name  # references never train
+        stages = train_lib.stages_of(model, config.train) if trains else None
+        outputs.append((stages, np.asarray(model.rollout(params, u0, 3))))
+    assert outputs[0][0] == outputs[1][0]
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
+
+
+def test_config_differences_skip_only_the_fields_the_model_never_reads():
+    stored = {"model.name": "convlstm", "model.micro.c_up": 1.0, "model.macro.features": 8}
+    changed_micro = {**stored, "model.micro.c_up": 2.0}
+    assert train_lib.config_differences(stored, changed_micro) == []
+    changed_macro = {**stored, "model.macro.features": 16}
+    assert train_lib.config_differences(stored, changed_macro) == ["model.macro.features"]
+    percnn = {**stored, "model.name": "percnn"}
+    assert train_lib.config_differences(percnn, {**changed_micro, "model.name": "percnn"}) == [
+        "model.micro.c_up"
+    ]
+    assert train_lib.config_differences(stored, {**changed_micro, "model.name": "percnn"}) == [
+        "model.micro.c_up",
+        "model.name",
+    ]
+    # compare's reuse check of finished runs agrees.
+    from pimrl_jax import compare
+
+    def run(name, c_up):
+        return {"model": {"name": name, "micro": {"c_up": c_up}, "macro": {"features": 8}}}
+
+    assert compare.same_config(run("convlstm", 1.0), run("convlstm", 2.0))
+    assert not compare.same_config(run("percnn", 1.0), run("percnn", 2.0))
+    assert not compare.same_config(run("convlstm", 1.0), run("percnn", 2.0))
+
+
 def test_a_changed_config_is_refused_by_name(smoke_data, tmp_path):
     model, dataset = toy_model(4), smoke_data("kdv")
     config = toy_config(tmp_path)

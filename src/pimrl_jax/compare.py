@@ -34,6 +34,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from pimrl_jax import evaluate, plots, tuning
+from pimrl_jax.models import registry
 from pimrl_jax.models.registry import MODELS  # the learned models, then persistence and oracle
 
 _FLAGS: dict = {}
@@ -61,13 +62,19 @@ def _leaves(tree, prefix=""):
 
 def same_config(stored: dict | None, wanted: dict) -> bool:
     """Whether a stored run's config agrees with `wanted` on every field `wanted` sets (fields the
-    trainer adds to its stored copy are ignored). Both are JSON-ready dicts."""
+    trainer adds to its stored copy, and the model-specific fields its model never reads, are
+    ignored). Both are JSON-ready dicts."""
     if not isinstance(stored, dict):
         return False
     from pimrl_jax.train import ADDED_FIELDS
 
     flat = {**ADDED_FIELDS, **dict(_leaves(stored))}
-    return all(flat.get(key, object()) == value for key, value in _leaves(wanted))
+    name = wanted.get("model", {}).get("name")
+    return all(
+        flat.get(key, object()) == value
+        for key, value in _leaves(wanted)
+        if not (flat.get("model.name") == name and registry.never_reads(name, key))
+    )
 
 
 def model_config(config, model: str, overridden: Sequence[str] = ()) -> dict:

@@ -57,6 +57,7 @@ import optax
 from pimrl_jax import data as data_lib
 from pimrl_jax import parallel
 from pimrl_jax.checkpoint import CheckpointDamagedError, Checkpoints, CheckpointStructureError
+from pimrl_jax.models import registry
 
 STAGE_NAMES = {1: "micro", 2: "macro"}
 # Fields that may change between a run and its resumption: they do not change what is trained.
@@ -436,7 +437,10 @@ def config_to_flat(config: ml_collections.ConfigDict) -> dict:
 
 
 def config_differences(stored: dict, current: dict) -> list[str]:
-    """Fields (dotted names) whose values differ, ignoring `RESUMABLE_CHANGES`."""
+    """Fields (dotted names) whose values differ, ignoring `RESUMABLE_CHANGES` and the
+    model-specific fields the run's model never reads (`registry.unread_fields`)."""
+    name = current.get("model.name")
+    same_model = stored.get("model.name") == name
     names = sorted(set(stored) | set(current))
     return [
         n
@@ -444,6 +448,7 @@ def config_differences(stored: dict, current: dict) -> list[str]:
         if stored.get(n, ADDED_FIELDS.get(n, "<absent>"))
         != current.get(n, ADDED_FIELDS.get(n, "<absent>"))
         and not any(n == p or (p.endswith(".") and n.startswith(p)) for p in RESUMABLE_CHANGES)
+        and not (same_model and registry.never_reads(name, n))
     ]
 
 

@@ -38,6 +38,39 @@ REFERENCES: tuple[str, ...] = ("persistence", "oracle")
 MODELS: tuple[str, ...] = LEARNED + REFERENCES
 # Models without training of their own: whose trained parameters they evaluate.
 PARAMS_FROM: dict[str, str] = {"pimrl_nomp": "pimrl"}
+# The model-specific config fields, and the ones each model reads (prefixes ending in "." name a
+# section). A field a model does not read cannot change its run: a finished ConvLSTM run stays
+# valid when PeRCNN's Π-block settings change (`train.config_differences`).
+MODEL_SPECIFIC: tuple[str, ...] = (
+    "model.micro.",
+    "model.macro.",
+    "model.fno.",
+    "model.crop.",
+    "model.message_passing",
+    "train.micro_steps",
+)
+_PIMRL_READS = ("model.micro.", "model.macro.", "model.message_passing", "train.micro_steps")
+READS: dict[str, tuple[str, ...]] = {
+    "pimrl": _PIMRL_READS,
+    "pimrl_nomp": _PIMRL_READS,
+    "percnn": ("model.micro.", "train.micro_steps"),
+    "convlstm": ("model.macro.",),
+    "fno": ("model.fno.",),
+    "crop": ("model.crop.",),
+    "persistence": (),
+    "oracle": (),  # the true PDE of `config.data` in the micro module's form
+}
+
+
+def unread_fields(name: str) -> tuple[str, ...]:
+    """The model-specific config fields (prefixes) that model `name` never reads."""
+    return tuple(f for f in MODEL_SPECIFIC if f not in READS[check_name(name)])
+
+
+def never_reads(name: str, field: str) -> bool:
+    """Whether model `name` never reads config field `field` (dotted); an unknown name reads all."""
+    unread = unread_fields(name) if name in READS else ()
+    return any(field == p or (p.endswith(".") and field.startswith(p)) for p in unread)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +141,11 @@ def _f32(u):
     return jnp.asarray(u, jnp.float32)
 
 
+def _applier(module) -> Callable:
+    """apply(params, *inputs) of a Linen module."""
+    return lambda params, *inputs: module.apply({"params": params}, *inputs)
+
+
 def build_model(config: ml_collections.ConfigDict) -> Model:
     """The `Model` named by `config.model.name`; raises ValueError listing MODELS if unknown."""
     name = check_name(config.model.name)
@@ -131,19 +169,20 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
 
         return Model(name, init, rollout, None, name)
 
-    micro, macro = micro_module(config), macro_module(config)
+    if name == "convlstm":
+        macro = macro_module(config)
+        macro_apply = _applier(macro)
 
-    def micro_apply(params, u):
-        return micro.apply({"params": params}, u)
+        def init(key, u_sample):
+            return {"macro": macro.init(key, _f32(u_sample), None)["params"]}
 
-    def macro_apply(params, s, carry):
-        return macro.apply({"params": params}, s, carry)
+        def rollout(params, u0, n_steps):
+            return cycle.macro_rollout(macro_apply, params["macro"], _f32(u0), n_steps, remat)
 
-    def init_micro(key, u):
-        return micro.init(key, u)["params"]
+        return Model(name, init, rollout, None, name)
 
-    def init_macro(key, u):
-        return macro.init(key, u, None)["params"]
+    micro = micro_module(config)
+    micro_apply = _applier(micro)
 
     def micro_rollout(params, u0, n_micro):
         return cycle.micro_rollout(micro_apply, params["micro"], _f32(u0), n_micro, remat)
@@ -151,7 +190,7 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
     if name == "percnn":
 
         def init(key, u_sample):
-            return {"micro": init_micro(key, _f32(u_sample))}
+            return {"micro": micro.init(key, _f32(u_sample))["params"]}
 
         def rollout(params, u0, n_steps):
             return cycle.strided_micro_rollout(
@@ -160,23 +199,18 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
 
         return Model(name, init, rollout, micro_rollout, name)
 
-    if name == "convlstm":
-
-        def init(key, u_sample):
-            return {"macro": init_macro(key, _f32(u_sample))}
-
-        def rollout(params, u0, n_steps):
-            return cycle.macro_rollout(macro_apply, params["macro"], _f32(u0), n_steps, remat)
-
-        return Model(name, init, rollout, None, name)
-
     # pimrl and pimrl_nomp: the same parameters, message passing on or off.
+    macro = macro_module(config)
+    macro_apply = _applier(macro)
     message_passing = name == "pimrl" and bool(config.model.get("message_passing", True))
 
     def init(key, u_sample):
         key_micro, key_macro = jax.random.split(key)
         u = _f32(u_sample)
-        return {"micro": init_micro(key_micro, u), "macro": init_macro(key_macro, u)}
+        return {
+            "micro": micro.init(key_micro, u)["params"],
+            "macro": macro.init(key_macro, u, None)["params"],
+        }
 
     def rollout(params, u0, n_steps):
         num_cycles = math.ceil(n_steps / N)
