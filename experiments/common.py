@@ -139,7 +139,8 @@ def make_config(
     config.data.path = f"data/{exp}-{profile}.h5"
     config.model = model_defaults()
     config.model.macro.update(MACRO_SIZES[profile])
-    config.model.update_from_flattened_dict(_flatten(model or {}))
+    with config.model.ignore_type():  # c_up: one float, or one per field
+        config.model.update_from_flattened_dict(_flatten(model or {}))
     config.train = train_defaults()
     if profile == "smoke":
         config.train.update(SMOKE_TRAIN)
