@@ -485,6 +485,17 @@ def _best_other(summaries: dict[str, dict], key: str, lower: bool) -> tuple[str,
     return (min if lower else max)(scored, key=lambda item: item[1][0])
 
 
+def _rmse_cell(summary: dict | None) -> str:
+    """A model's mean RMSE over its finite seeds, saying which seeds diverged and where."""
+    if not summary or not summary.get("n"):
+        return "n/a"
+    diverged = ", ".join(f"seed {seed} at step {step}" for seed, step in summary["diverged"])
+    if diverged and not summary["n_finite"]:
+        return f"diverged ({diverged})"
+    cell = _pm(summary.get("rmse"))
+    return f"{cell} ({summary['n_finite']} finite; diverged: {diverged})" if diverged else cell
+
+
 def headline(sections_runs: dict[str, dict], profile: str) -> str:
     lines = [
         f"| system ({profile}) | PIMRL RMSE | best other learned RMSE | PIMRL HCT | "
@@ -502,11 +513,11 @@ def headline(sections_runs: dict[str, dict], profile: str) -> str:
         other_rmse = _best_other(s, "rmse", lower=True)
         other_hct = _best_other(s, "hct", lower=False)
         lines.append(
-            f"| {TITLES[exp]} | {_pm(pim.get('rmse'))} | "
-            + (f"{_pm(other_rmse[1])} ({other_rmse[0]})" if other_rmse else "n/a")
+            f"| {TITLES[exp]} | {_rmse_cell(pim)} | "
+            + (f"{_rmse_cell(s[other_rmse[0]])} ({other_rmse[0]})" if other_rmse else "n/a")
             + f" | {_pm(pim.get('hct'))} | "
             + (f"{_pm(other_hct[1])} ({other_hct[0]})" if other_hct else "n/a")
-            + f" | {_pm(per.get('rmse'))} | "
+            + f" | {_rmse_cell(per)} | "
             + (f"{red:.1f} %" if red is not None else "n/a")
             + f" | {paper:.1f} % |"
         )
