@@ -45,6 +45,7 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     _fake(tmp_path, "kdv", 0, "percnn", 0.4, 10.0)
     _fake(tmp_path, "kdv", 1, "percnn", 0.6, 12.0)
     _fake(tmp_path, "kdv", 2, "percnn", 0.5, 5.0, diverged_at=17)
+    _fake(tmp_path, "gs2d", 0, "pimrl", 0.2, 100.0)  # one seed of three so far
     stopped = tmp_path / "runs" / "kdv-quick" / "seed1" / "fno"
     stopped.mkdir(parents=True)
     (stopped / "compare.log").write_text("error: non-finite loss at step 3; training stopped\n")
@@ -76,6 +77,7 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
         f"{percnn_rmse} | {reduction:.1f} % |"
     )
     assert row in readme
+    assert "| 2D Gray–Scott (1 of 3 seeds) | 0.2 ± 0 |" in readme
     assert readme.endswith("<!-- /headline -->\nrest\n")
 
 

@@ -278,6 +278,7 @@ def summarize(runs: list, seeds) -> dict:
 
     return {
         "n": len(done),
+        "n_seeds": len(seeds),
         "rmse": mean_std([r["rmse"] for r in finite]),
         "mae": mean_std([r["mae"] for r in finite]),
         "hct": mean_std([r["hct"] for _, r in done]),
@@ -512,8 +513,10 @@ def headline(sections_runs: dict[str, dict], profile: str) -> str:
         pim, per = s.get("pimrl", {}), s.get("percnn", {})
         other_rmse = _best_other(s, "rmse", lower=True)
         other_hct = _best_other(s, "hct", lower=False)
+        ran = max((m.get("n", 0) for m in s.values()), default=0)
+        partial = f" ({ran} of {pim['n_seeds']} seeds)" if pim and ran < pim["n_seeds"] else ""
         lines.append(
-            f"| {TITLES[exp]} | {_rmse_cell(pim)} | "
+            f"| {TITLES[exp]}{partial} | {_rmse_cell(pim)} | "
             + (f"{_rmse_cell(s[other_rmse[0]])} ({other_rmse[0]})" if other_rmse else "n/a")
             + f" | {_pm(pim.get('hct'))} | "
             + (f"{_pm(other_hct[1])} ({other_hct[0]})" if other_hct else "n/a")
