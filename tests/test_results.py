@@ -148,3 +148,31 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     seed0 = tmp_path / "runs" / "kdv-quick" / "seed0"
     assert (seed0 / "pimrl" / "checkpoints").is_dir()
     assert not (seed0 / "pimrl" / "results_val.json").exists()
+
+
+def test_runs_made_with_other_settings_are_set_aside_not_refused(tmp_path, monkeypatch):
+    """A tuned choice recorded after a system's runs were made: those runs move to stale/ (and
+    are trained again), the runs that still match stay."""
+    from pimrl_jax import compare
+    from pimrl_jax import train as train_lib
+
+    monkeypatch.chdir(tmp_path)
+    config = results._config("kdv", "quick")
+
+    def stored_run(seed, model, **train):
+        with config.unlocked():
+            config.seed = seed
+        flat = dict(compare._leaves(compare.model_config(config, model)))
+        flat.update({f"train.{k}": v for k, v in train.items()})
+        run = tmp_path / "runs" / "kdv-quick" / f"seed{seed}" / model
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps(flat))
+        return run, flat
+
+    same, flat = stored_run(1, "pimrl")
+    assert train_lib.config_differences(json.loads((same / "config.json").read_text()), flat) == []
+    other, _ = stored_run(1, "convlstm", lr=0.5)
+    moved = results.set_aside_stale_runs("kdv", "quick", (0, 1), ("pimrl", "convlstm"))
+    assert same.exists() and not other.exists() and len(moved) == 1
+    assert os.path.basename(moved[0]).startswith("seed1-convlstm-")
+    assert json.loads(open(os.path.join(moved[0], "config.json")).read())["train.lr"] == 0.5

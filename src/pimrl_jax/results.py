@@ -9,7 +9,9 @@ run `python -m pimrl_jax.compare` in `runs/<exp>-<profile>/seed<s>` with `--conf
 (pimrl, pimrl_nomp, percnn, convlstm, fno, crop and the reference rows persistence and oracle).
 Everything is resumable: compare skips a (model, seed) whose `results.json` holds the same
 config, and an interrupted training resumes from its checkpoint, so the whole thing can run in
-pieces across sessions (in the background, with a log). The wall time spent on a system is
+pieces across sessions (in the background, with a log). A trained run whose settings no longer
+match (a tuned choice recorded after it ran) is moved to `runs/<exp>-<profile>/stale/` and
+trained again. The wall time spent on a system is
 summed across invocations in `runs/<exp>-<profile>/results_time.json`.
 
 Then it rewrites `docs/results.md` from what `runs/` holds: per system, mean ± std over the
@@ -69,6 +71,8 @@ def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
     cmd = [sys.executable, "-m", "solvers", f"--config=experiments/{exp}.py:{profile}"]
     if subprocess.run(cmd, check=False).returncode:
         raise RuntimeError(f"making the {exp} {profile} dataset failed (its error is above)")
+    if not overrides:
+        set_aside_stale_runs(exp, profile, seeds, models)
     for seed in seeds:
         if seed == TUNING_SEED and not overrides:
             for model, candidate in adopt_tuning_runs(exp, profile, models).items():
@@ -92,6 +96,41 @@ def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
 
 def run_root(exp: str, profile: str) -> str:
     return f"runs/{exp}-{profile}"
+
+
+def set_aside_stale_runs(exp: str, profile: str, seeds, models) -> list[str]:
+    """Move every trained run whose stored config no longer matches the experiment's (e.g. a
+    model's tuned choice was recorded after it ran) to `<run root>/stale/`, so it is trained
+    again instead of refused; nothing is deleted. Returns the new paths."""
+    from pimrl_jax import compare
+    from pimrl_jax import train as train_lib
+    from pimrl_jax.models.registry import PARAMS_FROM
+
+    config, moved = _config(exp, profile), []
+    for seed in seeds:
+        for model in models:
+            run = os.path.join(run_root(exp, profile), f"seed{seed}", model)
+            stored = read_json(os.path.join(run, "config.json"))
+            if model not in LEARNED or PARAMS_FROM.get(model, model) != model or not stored:
+                continue
+            with config.unlocked():
+                config.seed = seed
+            wanted = dict(compare._leaves(compare.model_config(config, model)))
+            changed = train_lib.config_differences(stored, wanted)
+            if not changed:
+                continue
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            target = os.path.join(run_root(exp, profile), "stale", f"seed{seed}-{model}-{stamp}")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.move(run, target)
+            moved.append(target)
+            print(
+                f"##### {exp} {model} seed {seed}: trained with other settings "
+                f"({', '.join(changed[:4])}{', …' if len(changed) > 4 else ''}); moved to "
+                f"{target}, training it again",
+                flush=True,
+            )
+    return moved
 
 
 # ----------------------------------------------------------------------------- tuning
