@@ -90,7 +90,7 @@ def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
         print(f"\n##### {exp} {profile} seed {seed}: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=False)  # a failed model is reported in the table
     seconds = time.perf_counter() - t0
-    _add_time(os.path.join(run_root(exp, profile), "results_time.json"), seconds)
+    add_time(os.path.join(run_root(exp, profile), "results_time.json"), seconds)
     return seconds
 
 
@@ -160,11 +160,11 @@ def tune_system(exp: str, profile: str, models) -> float:
         print(f"\n##### tuning {exp} {profile}, {candidate}: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=False)
     seconds = time.perf_counter() - t0
-    _add_time(f"runs/tune/{exp}-{profile}/tune_time.json", seconds)
+    add_time(f"runs/tune/{exp}-{profile}/tune_time.json", seconds)
     return seconds
 
 
-def _add_time(path: str, seconds: float) -> None:
+def add_time(path: str, seconds: float) -> None:
     """Add one invocation's wall seconds to the running total in `path`."""
     spent = read_json(path) or {"seconds": 0.0, "invocations": 0}
     spent = {"seconds": spent["seconds"] + seconds, "invocations": spent["invocations"] + 1}

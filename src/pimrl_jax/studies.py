@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import json
 import os
 import re
 import shutil
@@ -319,14 +318,6 @@ def _rewrite_report(exp: str, profile: str, point: Point, seed_dir: str) -> None
     compare.write_report(seed_dir, compare.collect(seed_dir, models), title=title)
 
 
-def _add_time(path: str, seconds: float) -> None:
-    spent = results.read_json(path) or {"seconds": 0.0, "invocations": 0}
-    spent = {"seconds": spent["seconds"] + seconds, "invocations": spent["invocations"] + 1}
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(spent, f)
-
-
 def time_path(study: str, exp: str, profile: str) -> str:
     return os.path.join(study_root(study, exp, profile), "time.json")
 
@@ -346,7 +337,7 @@ def run_study(study, exp, profile, seeds, points, extra_cli=(), extra=(), lead=N
             rows.insert(rows.index("pimrl") + 1, forecast.MICRO_RESTART)
         forecast.run(point.root, seeds, rows, lead)
     seconds = time.perf_counter() - t0
-    _add_time(time_path(study, exp, profile), seconds)
+    results.add_time(time_path(study, exp, profile), seconds)
     return seconds
 
 

@@ -438,7 +438,7 @@ def config_to_flat(config: ml_collections.ConfigDict) -> dict:
 
 def config_differences(stored: dict, current: dict) -> list[str]:
     """Fields (dotted names) whose values differ, ignoring `RESUMABLE_CHANGES` and the
-    model-specific fields the run's model never reads (`registry.unread_fields`)."""
+    model-specific fields the run's model never reads (`registry.never_reads`)."""
     name = current.get("model.name")
     same_model = stored.get("model.name") == name
     names = sorted(set(stored) | set(current))
@@ -447,7 +447,7 @@ def config_differences(stored: dict, current: dict) -> list[str]:
         for n in names
         if stored.get(n, ADDED_FIELDS.get(n, "<absent>"))
         != current.get(n, ADDED_FIELDS.get(n, "<absent>"))
-        and not any(n == p or (p.endswith(".") and n.startswith(p)) for p in RESUMABLE_CHANGES)
+        and not registry.field_in(n, RESUMABLE_CHANGES)
         and not (same_model and registry.never_reads(name, n))
     ]
 

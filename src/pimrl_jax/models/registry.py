@@ -67,10 +67,15 @@ def unread_fields(name: str) -> tuple[str, ...]:
     return tuple(f for f in MODEL_SPECIFIC if f not in READS[check_name(name)])
 
 
+def field_in(field: str, prefixes) -> bool:
+    """Whether config field `field` (dotted) is one of `prefixes` or lies in one of their
+    sections (a prefix ending in ".")."""
+    return any(field == p or (p.endswith(".") and field.startswith(p)) for p in prefixes)
+
+
 def never_reads(name: str, field: str) -> bool:
     """Whether model `name` never reads config field `field` (dotted); an unknown name reads all."""
-    unread = unread_fields(name) if name in READS else ()
-    return any(field == p or (p.endswith(".") and field.startswith(p)) for p in unread)
+    return name in READS and field_in(field, unread_fields(name))
 
 
 @dataclasses.dataclass(frozen=True)
