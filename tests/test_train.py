@@ -290,6 +290,14 @@ def test_config_differences_skip_only_the_fields_the_model_never_reads():
     assert not compare.same_config(run("convlstm", 1.0), run("percnn", 2.0))
 
 
+def test_the_validation_split_may_change_under_a_trained_run_but_not_the_training_split():
+    stored = {"model.name": "percnn", "data.n_train": 5, "data.n_val": 3, "data.seed_val": 3}
+    more_val = {**stored, "data.n_val": 16, "data.seed_val": 4}
+    assert train_lib.config_differences(stored, more_val) == []
+    more_train = {**stored, "data.n_train": 6}
+    assert train_lib.config_differences(stored, more_train) == ["data.n_train"]
+
+
 def test_a_changed_config_is_refused_by_name(smoke_data, tmp_path):
     model, dataset = toy_model(4), smoke_data("kdv")
     config = toy_config(tmp_path)

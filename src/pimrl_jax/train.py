@@ -69,6 +69,10 @@ RESUMABLE_CHANGES = (
     "train.data_parallel",  # same batches and loss, only laid out over more devices
     "train.steps_per_call",  # same steps, bitwise; only dispatched several at a time
     "tuned.",  # every model's recorded choice; what applies to this run is compared as values
+    # The validation split: evaluation reads it (the tuning protocol), training never does, and
+    # the other splits stay bitwise the same when it grows (each split has its own seed).
+    "data.n_val",
+    "data.seed_val",
 )
 # Config fields added after runs were stored, with the value that does what the older code did: a
 # stored run without the field counts as having that value (it stays resumable and reusable).
