@@ -98,24 +98,26 @@ def test_unknown_system_profile_model_and_argument_are_refused(capsys):
 
 def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, monkeypatch):
     """Each candidate's validation run per model; the table names the lower validation RMSE (a
-    diverged run loses) and the candidate in use; seed 0 of the results copies the tuning run
-    whose config is the one in use (checkpoints, not its validation results)."""
+    diverged run loses), shows a candidate that changes nothing the model reads as its default,
+    and names the candidate in use; seed 0 of the results copies the tuning run whose config is
+    the one in use (checkpoints, not its validation results)."""
     from experiments.kdv import get_config
     from pimrl_jax import compare, tuning
 
     monkeypatch.chdir(tmp_path)
-    config = get_config("quick")
-    config.tuned = {"pimrl": tuning.long_rollout(config)}  # what experiments/<exp>.py records
+    config = tuning.record(  # what experiments/<exp>.py records
+        get_config("quick"), {"pimrl": "long_rollout", "percnn": "long_pretraining"}
+    )
     monkeypatch.setattr(results, "_config", lambda exp, profile: config)
     plain = get_config("quick")
-    scores = {  # model: (default, long_rollout) validation RMSE; None: diverged
-        "pimrl": (0.3, 0.1),
-        "percnn": (0.2, None),
+    scores = {  # model: {candidate: validation RMSE}; None: diverged
+        "pimrl": {"default": 0.3, "long_rollout": 0.1, "long_pretraining": 0.2},
+        "percnn": {"default": 0.2, "long_rollout": None, "long_pretraining": 0.15},
+        "convlstm": {"default": 0.25, "long_rollout": 0.4},
     }
-    for model, pair in scores.items():
-        for candidate, rmse in zip(tuning.CANDIDATES, pair, strict=True):
-            trial = plain.copy_and_resolve_references()
-            trial.tuned = {model: tuning.long_rollout(plain)} if candidate != "default" else {}
+    for model, by_candidate in scores.items():
+        for candidate, rmse in by_candidate.items():
+            trial = tuning.record(plain.copy_and_resolve_references(), {model: candidate})
             run = tmp_path / results.tune_root("kdv", "quick", candidate) / model
             (run / "checkpoints").mkdir(parents=True)
             stored = compare.model_config(trial, model)
@@ -134,17 +136,21 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
         "python -m pimrl_jax.main ...\nerror: non-finite loss or parameters in stage 2 (macro) at "
         "step 6 of 1000 (global step 506, loss nan); training stopped, the last good ...\n"
     )
-    models = ("pimrl", "percnn", "fno", "oracle")
+    models = ("pimrl", "percnn", "convlstm", "fno", "oracle")
     table = results.tuning_table(results.tuning_rows("kdv", "quick", models))
     assert (
         "| fno | training failed: non-finite loss or parameters in stage 2 (macro) at step 6 of "
-        "1000 | not run | – | default |" in table
+        "1000 | not run | = default | – | default |" in table
     )
-    assert "| pimrl | 0.3 / 5 | 0.1 / 5 | long_rollout | long_rollout |" in table
-    assert "| percnn | 0.2 / 5 | diverged at step 7 | default | default |" in table
+    assert "| pimrl | 0.3 / 5 | 0.1 / 5 | 0.2 / 5 | long_rollout | long_rollout |" in table
+    assert (
+        "| percnn | 0.2 / 5 | diverged at step 7 | 0.15 / 5 | long_pretraining | long_pretraining |"
+        in table
+    )
+    assert "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | default | default |" in table
     assert "oracle" not in table  # references have nothing to tune
-    adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "fno"))
-    assert adopted == {"pimrl": "long_rollout", "percnn": "default"}
+    adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "convlstm", "fno"))
+    assert adopted == {"pimrl": "long_rollout", "percnn": "long_pretraining", "convlstm": "default"}
     seed0 = tmp_path / "runs" / "kdv-quick" / "seed0"
     assert (seed0 / "pimrl" / "checkpoints").is_dir()
     assert not (seed0 / "pimrl" / "results_val.json").exists()

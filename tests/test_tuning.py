@@ -93,3 +93,50 @@ def test_the_cli_stores_the_tuned_config(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     stored = json.loads((workdir / "results.json").read_text())["config"]["eval"]
     assert stored["hct_threshold"] == 0.5 and stored["n_snapshots"] == 2
+
+
+def test_each_candidate_pins_every_field_any_candidate_sets():
+    """A tuning run is what its candidate says whatever the experiment records: its flags set
+    every field of every candidate, to the candidate's values or the experiment's own."""
+    plain = get_config("quick")
+    recorded = tuning.record(get_config("quick"), {"pimrl": "long_rollout"})
+
+    def flags(candidate):
+        return dict(
+            f.removeprefix("--config.").split("=", 1)
+            for f in tuning.candidate_flags(recorded, candidate)
+        )
+
+    default, rollout, pretraining = (flags(c) for c in tuning.CANDIDATES)
+    assert set(default) == set(rollout) == set(pretraining)
+    assert default["train.micro_steps"] == str(plain.train.micro_steps)
+    assert default["model.micro.init_scale"] == str(plain.model.micro.init_scale)
+    assert pretraining["train.micro_steps"] == str(4 * plain.train.micro_steps)
+    assert pretraining["model.micro.init_scale"] == "0.2"
+    assert pretraining["train.lr"] == str(plain.train.lr)  # stage 2 is the experiment's own
+    assert rollout["train.lr"] == "0.003"
+
+
+def test_the_recorded_candidate_is_read_back_and_applies_only_where_it_changes_something():
+    config = tuning.record(
+        get_config("quick"), {"pimrl": "long_pretraining", "fno": "long_rollout", "crop": "default"}
+    )
+    assert [tuning.chosen(config, m) for m in ("pimrl", "pimrl_nomp", "fno", "crop", "percnn")] == [
+        "long_pretraining",
+        "long_pretraining",
+        "long_rollout",
+        "default",
+        "default",
+    ]
+    # long_pretraining sets only the micro module's pretraining: nothing ConvLSTM/FNO/CROP read.
+    assert [tuning.applies(m, "long_pretraining", config) for m in ("pimrl", "percnn")] == [
+        True
+    ] * 2
+    assert not any(
+        tuning.applies(m, "long_pretraining", config) for m in ("convlstm", "fno", "crop")
+    )
+    assert all(
+        tuning.applies(m, c, config) for m in ("fno", "percnn") for c in ("default", "long_rollout")
+    )
+    with pytest.raises(ValueError, match="valid: default, long_rollout, long_pretraining"):
+        tuning.record(get_config("quick"), {"pimrl": "longer"})

@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from pimrl_jax.models.registry import LEARNED, REFERENCES
-from pimrl_jax.tuning import CANDIDATES, candidate_flags, settings_of
+from pimrl_jax.tuning import CANDIDATES, applies, candidate_flags, chosen
 
 SYSTEMS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
 SEEDS = (0, 1, 2)
@@ -146,13 +146,16 @@ def tune_system(exp: str, profile: str, models) -> float:
     t0 = time.perf_counter()
     config = _config(exp, profile)
     for candidate in CANDIDATES:
+        trained = [m for m in models if m not in LEARNED or applies(m, candidate, config)]
+        if not any(m in LEARNED for m in trained):
+            continue
         cmd = [
             sys.executable,
             "-m",
             "pimrl_jax.compare",
             f"--config=experiments/{exp}.py:{profile}",
             f"--workdir={tune_root(exp, profile, candidate)}",
-            f"--models={','.join(models)}",
+            f"--models={','.join(trained)}",
             f"--config.seed={TUNING_SEED}",
             "--config.eval.split=val",
             *candidate_flags(config, candidate),
@@ -207,15 +210,21 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
     for model in models:
         if model not in LEARNED:
             continue
+        # A candidate that changes nothing the model reads is its default run.
+        own = {c: c if applies(model, c, config) else "default" for c in CANDIDATES}
         results = {
-            c: read_json(os.path.join(tune_root(exp, profile, c), model, "results_val.json"))
+            c: read_json(os.path.join(tune_root(exp, profile, own[c]), model, "results_val.json"))
             for c in CANDIDATES
         }
         failures = {
-            c: training_failure(os.path.join(tune_root(exp, profile, c), model)) for c in CANDIDATES
+            c: training_failure(os.path.join(tune_root(exp, profile, own[c]), model))
+            for c in CANDIDATES
         }
-        used = "long_rollout" if settings_of(config, model) else "default"
-        rows.append({"model": model, "results": results, "failures": failures, "used": used})
+        same = tuple(c for c in CANDIDATES if own[c] != c)
+        used = chosen(config, model)
+        rows.append(
+            {"model": model, "results": results, "failures": failures, "used": used, "same": same}
+        )
     return rows
 
 
@@ -235,7 +244,9 @@ def tuning_table(rows: list[dict]) -> str | None:
         cells = []
         for c in CANDIDATES:
             r = row["results"][c]
-            if r is None:
+            if c in row.get("same", ()):
+                cells.append("= default")
+            elif r is None:
                 failure = row["failures"][c]
                 cells.append(f"training failed: {failure}" if failure else "not run")
             elif r.get("diverged"):
@@ -243,7 +254,7 @@ def tuning_table(rows: list[dict]) -> str | None:
             else:
                 cells.append(f"{r['rmse']:.4g} / {r['hct']:.4g}")
         scores = {c: _val_score(row["results"][c]) for c in CANDIDATES}
-        best = min(CANDIDATES, key=lambda c: scores[c])
+        best = min(CANDIDATES, key=lambda c: scores[c])  # ties (= default) go to the first
         best = best if np.isfinite(scores[best]) else "–"
         lines.append("| " + " | ".join([row["model"], *cells, best, row["used"]]) + " |")
     return "\n".join(lines)
@@ -508,8 +519,9 @@ radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
 (`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves
 the test data's per-field range ± 10 %, per seed. Tuning (docs/profiles.md, "Tuning protocol"):
 every learned model is trained once per candidate of `pimrl_jax.tuning` (the experiment's
-defaults, and the long-rollout recipe) on seed 0 and keeps the one with the lower validation
-RMSE; the same two runs for every model, never a look at the test split.
+defaults, the long-rollout recipe, and its long micro pretraining alone, which is the default run
+for the models without a micro module) on seed 0 and keeps the one with the lower validation
+RMSE; the same candidates for every model, never a look at the test split.
 """
 
 

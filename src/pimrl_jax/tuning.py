@@ -21,8 +21,10 @@ import ml_collections
 
 # The candidates of the tuning protocol (docs/profiles.md): each learned model is trained on
 # seed 0 with each, scored on the validation split, and keeps the one with the lower validation
-# RMSE (a diverged run loses). Every model gets the same two runs per system.
-CANDIDATES = ("default", "long_rollout")
+# RMSE (a diverged run loses). Every model gets the same candidates per system; a candidate that
+# sets only fields a model never reads (`long_pretraining` for ConvLSTM, FNO, CROP) is that
+# model's `default` run, not trained twice.
+CANDIDATES = ("default", "long_rollout", "long_pretraining")
 
 
 def settings_of(config: ml_collections.ConfigDict, model: str) -> dict[str, object]:
@@ -81,27 +83,69 @@ def long_rollout(config: ml_collections.ConfigDict) -> dict:
     }
 
 
-def record(config: ml_collections.ConfigDict, long_rollout_models=()) -> ml_collections.ConfigDict:
-    """`config` with `config.tuned` recording the `long_rollout` candidate for the named models
-    (the ones that won it on validation); the others keep the experiment's defaults."""
+def long_pretraining(config: ml_collections.ConfigDict) -> dict:
+    """The third candidate: `long_rollout`'s stage 1 (4× the micro pretraining from a Π-block
+    initialised at scale 0.2) with the experiment's own stage 2. The two stages want different
+    things: on fn the long pretraining made PeRCNN's micro module 4× more accurate, while the
+    long-rollout stage 2 (lr 3e-3) made ConvLSTM's macro module 2× worse; on burgers the
+    long-rollout PeRCNN diverges on validation trajectories the default one survives."""
+    return {
+        "train": {"micro_steps": 4 * int(config.train.micro_steps)},
+        "model": {"micro": {"init_scale": 0.2}},
+    }
+
+
+def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dict:
+    """The nested settings `candidate` puts on top of the experiment's defaults."""
+    if candidate not in CANDIDATES:
+        raise ValueError(f"unknown candidate {candidate!r}; valid: {', '.join(CANDIDATES)}")
+    return {"default": dict, "long_rollout": long_rollout, "long_pretraining": long_pretraining}[
+        candidate
+    ](*(() if candidate == "default" else (config,)))
+
+
+def record(config: ml_collections.ConfigDict, chosen) -> ml_collections.ConfigDict:
+    """`config` with `config.tuned` recording, per model, the settings of the candidate it won
+    on validation (`chosen`: {model: candidate}); unnamed models keep the experiment's
+    defaults."""
     with config.unlocked():
         config.tuned = ml_collections.ConfigDict(
-            {model: long_rollout(config) for model in long_rollout_models}
+            {
+                model: candidate_settings(config, candidate)
+                for model, candidate in dict(chosen).items()
+                if candidate != "default"
+            }
         )
     return config
 
 
+def chosen(config: ml_collections.ConfigDict, model: str) -> str:
+    """The candidate whose settings `config.tuned` records for `model` ("default" if none)."""
+    settings = settings_of(config, model)
+    for candidate in CANDIDATES:
+        if dict(_leaves(candidate_settings(config, candidate))) == settings:
+            return candidate
+    raise ValueError(f"config.tuned.{model} records {settings}, which is no candidate's")
+
+
+def applies(model: str, candidate: str, config: ml_collections.ConfigDict) -> bool:
+    """Whether `candidate` changes anything `model` reads: `default` always does (it is the
+    model's own run); a candidate setting only fields the model never reads is its default."""
+    from pimrl_jax.models.registry import never_reads
+
+    fields = dict(_leaves(candidate_settings(config, candidate)))
+    return candidate == "default" or not all(never_reads(model, f) for f in fields)
+
+
 def candidate_flags(config: ml_collections.ConfigDict, candidate: str) -> list[str]:
-    """Command-line flags that pin every field the candidates set to `candidate`'s values (the
-    experiment's own values for "default"), so a tuning run is what its name says whatever
-    `config.tuned` records."""
-    if candidate not in CANDIDATES:
-        raise ValueError(f"unknown candidate {candidate!r}; valid: {', '.join(CANDIDATES)}")
-    fields = dict(_leaves(long_rollout(config)))
-    if candidate == "long_rollout":
-        values = fields
-    else:
-        values = {path: _get(config, path) for path in fields}
+    """Command-line flags that pin every field any candidate sets to `candidate`'s values (the
+    experiment's own values where `candidate` sets none), so a tuning run is what its name says
+    whatever `config.tuned` records."""
+    own = dict(_leaves(candidate_settings(config, candidate)))
+    fields = {}
+    for other in CANDIDATES:
+        fields.update(_leaves(candidate_settings(config, other)))
+    values = {path: own.get(path, _get(config, path)) for path in fields}
     return [f"--config.{path}={_flag_value(value)}" for path, value in values.items()]
 
 
