@@ -159,7 +159,7 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
 def test_runs_made_with_other_settings_are_set_aside_not_refused(tmp_path, monkeypatch):
     """A tuned choice recorded after a system's runs were made: those runs move to stale/ (and
     are trained again), the runs that still match stay."""
-    from pimrl_jax import compare
+    from pimrl_jax import compare, tuning
     from pimrl_jax import train as train_lib
 
     monkeypatch.chdir(tmp_path)
@@ -168,7 +168,7 @@ def test_runs_made_with_other_settings_are_set_aside_not_refused(tmp_path, monke
     def stored_run(seed, model, **train):
         with config.unlocked():
             config.seed = seed
-        flat = dict(compare._leaves(compare.model_config(config, model)))
+        flat = tuning.flatten(compare.model_config(config, model))
         flat.update({f"train.{k}": v for k, v in train.items()})
         run = tmp_path / "runs" / "kdv-quick" / f"seed{seed}" / model
         run.mkdir(parents=True)

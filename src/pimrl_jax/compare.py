@@ -52,14 +52,6 @@ def _define_flags() -> None:
     flags.mark_flags_as_required(["config", "workdir"])
 
 
-def _leaves(tree, prefix=""):
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            yield from _leaves(value, f"{prefix}{key}.")
-    else:
-        yield prefix[:-1], tree
-
-
 def same_config(stored: dict | None, wanted: dict) -> bool:
     """Whether a stored run's config agrees with `wanted` on every field `wanted` sets (fields the
     trainer adds to its stored copy, and the model-specific fields its model never reads, are
@@ -68,11 +60,11 @@ def same_config(stored: dict | None, wanted: dict) -> bool:
         return False
     from pimrl_jax.train import ADDED_FIELDS
 
-    flat = {**ADDED_FIELDS, **dict(_leaves(stored))}
+    flat = {**ADDED_FIELDS, **tuning.flatten(stored)}
     name = wanted.get("model", {}).get("name")
     return all(
         flat.get(key, object()) == value
-        for key, value in _leaves(wanted)
+        for key, value in tuning.flatten(wanted).items()
         if not (flat.get("model.name") == name and registry.never_reads(name, key))
     )
 

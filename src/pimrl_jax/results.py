@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from pimrl_jax.models.registry import LEARNED, REFERENCES
-from pimrl_jax.tuning import CANDIDATES, applies, candidate_flags, chosen
+from pimrl_jax.tuning import CANDIDATES, applies, candidate_flags, chosen, flatten
 
 SYSTEMS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
 SEEDS = (0, 1, 2)
@@ -115,7 +115,7 @@ def set_aside_stale_runs(exp: str, profile: str, seeds, models) -> list[str]:
                 continue
             with config.unlocked():
                 config.seed = seed
-            wanted = dict(compare._leaves(compare.model_config(config, model)))
+            wanted = flatten(compare.model_config(config, model))
             changed = train_lib.config_differences(stored, wanted)
             if not changed:
                 continue

@@ -55,7 +55,7 @@ import numpy as np
 import optax
 
 from pimrl_jax import data as data_lib
-from pimrl_jax import parallel
+from pimrl_jax import parallel, tuning
 from pimrl_jax.checkpoint import CheckpointDamagedError, Checkpoints, CheckpointStructureError
 from pimrl_jax.models import registry
 
@@ -427,17 +427,7 @@ def make_train_step(
 
 def config_to_flat(config: ml_collections.ConfigDict) -> dict:
     """{"train.lr": 0.001, …}, JSON-normalised (tuples become lists)."""
-    flat = {}
-
-    def walk(tree, prefix):
-        for key, value in tree.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = value
-
-    walk(json.loads(config.to_json_best_effort()), "")
-    return flat
+    return tuning.flatten(json.loads(config.to_json_best_effort()))
 
 
 def config_differences(stored: dict, current: dict) -> list[str]:

@@ -35,7 +35,7 @@ def settings_of(config: ml_collections.ConfigDict, model: str) -> dict[str, obje
     entry = tuned.get(PARAMS_FROM.get(model, model))
     if not entry:
         return {}
-    return dict(_leaves(entry.to_dict() if hasattr(entry, "to_dict") else dict(entry)))
+    return flatten(entry.to_dict() if hasattr(entry, "to_dict") else dict(entry))
 
 
 def apply_tuned(
@@ -123,7 +123,7 @@ def chosen(config: ml_collections.ConfigDict, model: str) -> str:
     """The candidate whose settings `config.tuned` records for `model` ("default" if none)."""
     settings = settings_of(config, model)
     for candidate in CANDIDATES:
-        if dict(_leaves(candidate_settings(config, candidate))) == settings:
+        if flatten(candidate_settings(config, candidate)) == settings:
             return candidate
     raise ValueError(f"config.tuned.{model} records {settings}, which is no candidate's")
 
@@ -133,7 +133,7 @@ def applies(model: str, candidate: str, config: ml_collections.ConfigDict) -> bo
     model's own run); a candidate setting only fields the model never reads is its default."""
     from pimrl_jax.models.registry import never_reads
 
-    fields = dict(_leaves(candidate_settings(config, candidate)))
+    fields = flatten(candidate_settings(config, candidate))
     return candidate == "default" or not all(never_reads(model, f) for f in fields)
 
 
@@ -141,10 +141,10 @@ def candidate_flags(config: ml_collections.ConfigDict, candidate: str) -> list[s
     """Command-line flags that pin every field any candidate sets to `candidate`'s values (the
     experiment's own values where `candidate` sets none), so a tuning run is what its name says
     whatever `config.tuned` records."""
-    own = dict(_leaves(candidate_settings(config, candidate)))
+    own = flatten(candidate_settings(config, candidate))
     fields = {}
     for other in CANDIDATES:
-        fields.update(_leaves(candidate_settings(config, other)))
+        fields.update(flatten(candidate_settings(config, other)))
     values = {path: own.get(path, _get(config, path)) for path in fields}
     return [f"--config.{path}={_flag_value(value)}" for path, value in values.items()]
 
@@ -162,9 +162,13 @@ def _flag_value(value) -> str:
     return str(value)
 
 
-def _leaves(tree: dict, prefix: str = ""):
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """`{"train": {"lr": 1e-3}}` -> `{"train.lr": 1e-3}`: the dotted config fields of a nested
+    dict and their values (what the resume check, the reuse check and the candidates compare)."""
+    flat = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            yield from _leaves(value, f"{prefix}{key}.")
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
-            yield f"{prefix}{key}", value
+            flat[f"{prefix}{key}"] = value
+    return flat
