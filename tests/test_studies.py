@@ -167,6 +167,12 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     assert f"| pimrl | {0.105:.4g} ± {0.005:.4g} | {0.205:.4g} ± {0.005:.4g} |" in body
     assert "| percnn | 1.5 ± 0.5 | 1.5 ± 0.5 |" in body  # HCT table
     assert os.path.exists("docs/figures/studies-noise-kdv-smoke.png")
+    # A hand-written reading of the numbers follows the tables.
+    os.makedirs("docs/results-notes")
+    with open(studies.notes_path("noise", "kdv", "smoke"), "w") as f:
+        f.write("PeRCNN suffers most from the noise.\n")
+    noted = studies.section("noise", "kdv", "smoke", seeds, points)
+    assert noted == body + "\n\nPeRCNN suffers most from the noise."
 
     # Seed 1's noisy percnn has another config: only it is rerun, with the point's overrides.
     stale = studies.point_config("kdv", "smoke", points[1], 1)

@@ -406,8 +406,23 @@ def _head(study, exp, profile, seeds) -> list[str]:
     ]
 
 
+def notes_path(study: str, exp: str, profile: str) -> str:
+    """A study's hand-written reading of one system's numbers, appended to its section as it is
+    (beside the systems' own notes, `results.notes_path`)."""
+    return f"docs/results-notes/{study}-{exp}-{profile}.md"
+
+
 def section(study, exp, profile, seeds, points) -> str | None:
-    """The markdown block of `study` on `exp` from what `runs/` holds, or None if nothing."""
+    """The markdown block of `study` on `exp` from what `runs/` holds (and its notes), or None
+    if nothing."""
+    block = _tables(study, exp, profile, seeds, points)
+    notes = notes_path(study, exp, profile)
+    if block is not None and os.path.exists(notes):
+        block += "\n\n" + open(notes).read().strip()
+    return block
+
+
+def _tables(study, exp, profile, seeds, points) -> str | None:
     if study == "forecast":
         return _forecast_section(exp, profile, seeds, points[0])
     summaries = {p: _summaries(p, seeds) for p in points}
