@@ -99,9 +99,14 @@ def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dic
     """The nested settings `candidate` puts on top of the experiment's defaults."""
     if candidate not in CANDIDATES:
         raise ValueError(f"unknown candidate {candidate!r}; valid: {', '.join(CANDIDATES)}")
-    return {"default": dict, "long_rollout": long_rollout, "long_pretraining": long_pretraining}[
-        candidate
-    ](*(() if candidate == "default" else (config,)))
+    recipe = {"default": _default, "long_rollout": long_rollout}.get(candidate, long_pretraining)
+    return recipe(config)
+
+
+def _default(config: ml_collections.ConfigDict) -> dict:
+    """The first candidate: the experiment's own settings, nothing on top."""
+    del config
+    return {}
 
 
 def record(config: ml_collections.ConfigDict, chosen) -> ml_collections.ConfigDict:
