@@ -99,7 +99,11 @@ def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dic
     """The nested settings `candidate` puts on top of the experiment's defaults."""
     if candidate not in CANDIDATES:
         raise ValueError(f"unknown candidate {candidate!r}; valid: {', '.join(CANDIDATES)}")
-    recipe = {"default": _default, "long_rollout": long_rollout}.get(candidate, long_pretraining)
+    recipe = {
+        "default": _default,
+        "long_rollout": long_rollout,
+        "long_pretraining": long_pretraining,
+    }[candidate]
     return recipe(config)
 
 
