@@ -214,6 +214,32 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     assert "| 4 | 2 (profile) |" in open("docs/studies.md").read()
 
 
+def test_a_point_whose_training_stopped_says_so_and_why(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.symlink(ROOT / "experiments", tmp_path / "experiments")
+    with_terms, without = studies.plan("noprior", "kdv", "smoke")
+    for point in (with_terms, without):
+        for seed in (0, 1):
+            config = studies.point_config("kdv", "smoke", point, seed)
+            _fake(point.root, seed, "pimrl", 0.1, 1.0, config)
+            if point is with_terms:
+                _fake(point.root, seed, "percnn", 0.2, 1.0, config)
+                continue
+            stopped = pathlib.Path(point.root) / f"seed{seed}" / "percnn"
+            stopped.mkdir(parents=True)
+            (stopped / "compare.log").write_text(
+                f"error: non-finite loss or parameters in stage 2 (macro) at step {750 + seed} "
+                "of 1000 (global step 2750, loss nan); training stopped, ...\n"
+            )
+    body = studies.section("noprior", "kdv", "smoke", (0, 1), [with_terms, without])
+    assert (
+        "| percnn | none (Π only) | training failed | training failed | training stopped (seed 0: "
+        "non-finite loss or parameters in stage 2 (macro) at step 750 of 1000; seed 1: non-finite "
+        "loss or parameters in stage 2 (macro) at step 751 of 1000) |" in body
+    )
+    assert "| percnn | dispersion | 0.2 ± 0 | 1 ± 0 | none |" in body
+
+
 @pytest.fixture
 def smoke_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -345,19 +345,24 @@ def run_study(study, exp, profile, seeds, points, extra_cli=(), extra=(), lead=N
 
 
 def _summaries(point: Point, seeds) -> dict[str, dict]:
+    """Per model, `results.summarize` over the seeds, plus `failed`: [(seed, why)] of the seeds
+    whose training stopped without results."""
     out = {}
     for m in point.models:
-        runs = [
-            results.read_json(os.path.join(point.root, f"seed{s}", m, "results.json"))
-            for s in seeds
-        ]
+        dirs = [os.path.join(point.root, f"seed{s}", m) for s in seeds]
+        runs = [results.read_json(os.path.join(d, "results.json")) for d in dirs]
         out[m] = results.summarize(runs, seeds)
+        out[m]["failed"] = [
+            (s, results.training_failure(d))
+            for s, d, r in zip(seeds, dirs, runs, strict=True)
+            if r is None and results.training_failure(d)
+        ]
     return out
 
 
 def _cell(summary: dict, name: str = "rmse") -> str:
     if summary["n"] == 0:
-        return "not run"
+        return "training failed" if summary.get("failed") else "not run"
     if name == "hct":
         return results._pm(summary["hct"])
     if summary["diverged"] and not summary["n_finite"]:
@@ -592,6 +597,9 @@ def _noprior_table(points, summaries) -> list[str]:
             s = summaries[p][m]
             div = ", ".join(f"{seed}: {step}" for seed, step in s["diverged"]) or "none"
             div = div if s["n"] else "–"
+            if s["failed"]:
+                stopped = "; ".join(f"seed {seed}: {why}" for seed, why in s["failed"])
+                div = f"training stopped ({stopped})" + ("" if div == "–" else f"; {div}")
             lines.append(f"| {m} | {p.label} | {_cell(s)} | {_cell(s, 'hct')} | {div} |")
     reductions = []
     for p in points:
