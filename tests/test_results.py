@@ -137,7 +137,7 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
         "python -m pimrl_jax.main ...\nerror: non-finite loss or parameters in stage 2 (macro) at "
         "step 6 of 1000 (global step 506, loss nan); training stopped, the last good ...\n"
     )
-    models = ("pimrl", "percnn", "convlstm", "fno", "oracle")
+    models = ("pimrl", "pimrl_nomp", "percnn", "convlstm", "fno", "oracle")
     table = results.tuning_table(results.tuning_rows("kdv", "quick", models))
     assert (
         "| fno | training failed: non-finite loss or parameters in stage 2 (macro) at step 6 of "
@@ -149,6 +149,8 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
         in table
     )
     assert "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | default | default |" in table
+    # pimrl_nomp evaluates pimrl's parameters: its row says whose choice it uses.
+    assert "| pimrl_nomp | not run | not run | not run | – | long_rollout (pimrl's) |" in table
     assert "oracle" not in table  # references have nothing to tune
     adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "convlstm", "fno"))
     assert adopted == {"pimrl": "long_rollout", "percnn": "long_pretraining", "convlstm": "default"}

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from pimrl_jax.models.registry import LEARNED, REFERENCES
+from pimrl_jax.models.registry import LEARNED, PARAMS_FROM, REFERENCES
 from pimrl_jax.tuning import CANDIDATES, applies, candidate_flags, chosen, flatten
 
 SYSTEMS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
@@ -104,7 +104,6 @@ def set_aside_stale_runs(exp: str, profile: str, seeds, models) -> list[str]:
     again instead of refused; nothing is deleted. Returns the new paths."""
     from pimrl_jax import compare
     from pimrl_jax import train as train_lib
-    from pimrl_jax.models.registry import PARAMS_FROM
 
     config, moved = _config(exp, profile), []
     for seed in seeds:
@@ -256,7 +255,10 @@ def tuning_table(rows: list[dict]) -> str | None:
         scores = {c: _val_score(row["results"][c]) for c in CANDIDATES}
         best = min(CANDIDATES, key=lambda c: scores[c])  # ties (= default) go to the first
         best = best if np.isfinite(scores[best]) else "–"
-        lines.append("| " + " | ".join([row["model"], *cells, best, row["used"]]) + " |")
+        used = row["used"]
+        if row["model"] in PARAMS_FROM:  # evaluates another model's parameters: not its choice
+            used += f" ({PARAMS_FROM[row['model']]}'s)"
+        lines.append("| " + " | ".join([row["model"], *cells, best, used]) + " |")
     return "\n".join(lines)
 
 
