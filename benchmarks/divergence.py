@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(_HERE))  # the repository root: experiments/
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pimrl_jax import evaluate, metrics  # noqa: E402
+from pimrl_jax import evaluate, metrics, tuning  # noqa: E402
 from pimrl_jax import train as train_lib  # noqa: E402
 from pimrl_jax.models import registry  # noqa: E402
 from solvers import dataset as dataset_lib  # noqa: E402
@@ -43,15 +43,11 @@ def stored_config(run_dir: pathlib.Path):
     config = importlib.import_module(f"experiments.{flat['experiment']}").get_config(
         flat["profile"]
     )
-    with config.unlocked():
-        for path, value in flat.items():
-            if registry.field_in(path, train_lib.RESUMABLE_CHANGES):
-                continue
-            *parents, leaf = path.split(".")
-            node = config
-            for key in parents:
-                node = node[key]
-            node[leaf] = tuple(value) if isinstance(value, list) else value
+    for path, value in flat.items():
+        if registry.field_in(path, train_lib.RESUMABLE_CHANGES):
+            continue
+        if not tuning.set_field(config, path, value):
+            raise ValueError(f"{run_dir}/config.json has {path!r}, which the experiment lacks")
     return config
 
 
@@ -65,10 +61,7 @@ def divergence(run_dir: pathlib.Path, split: str) -> str:
     truth = np.asarray(dataset[split]["macro"], np.float32)
     n, steps = truth.shape[0], truth.shape[1] - 1
     pred = np.asarray(jax.jit(model.rollout, static_argnums=2)(params, truth[:, 0], steps))
-    flat = pred.reshape(n, steps, -1)
-    with np.errstate(invalid="ignore", over="ignore"):
-        finite = np.isfinite(flat).all(axis=-1)
-        max_abs = np.nanmax(np.abs(np.where(np.isfinite(flat), flat, np.inf)), axis=-1)
+    finite, max_abs = metrics.frame_finite(pred), metrics.frame_max_abs(pred)
     factor = float(config.eval.get("divergence_factor", evaluate.DEFAULT_DIVERGENCE_FACTOR))
     bound = factor * float(np.max(np.abs(truth)))
     first_bad = metrics.first_bad_frame(finite, max_abs, bound)

@@ -352,11 +352,12 @@ def _summaries(point: Point, seeds) -> dict[str, dict]:
         dirs = [os.path.join(point.root, f"seed{s}", m) for s in seeds]
         runs = [results.read_json(os.path.join(d, "results.json")) for d in dirs]
         out[m] = results.summarize(runs, seeds)
-        out[m]["failed"] = [
+        stopped = [
             (s, results.training_failure(d))
             for s, d, r in zip(seeds, dirs, runs, strict=True)
-            if r is None and results.training_failure(d)
+            if r is None
         ]
+        out[m]["failed"] = [(s, why) for s, why in stopped if why]
     return out
 
 

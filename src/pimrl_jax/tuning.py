@@ -51,17 +51,25 @@ def apply_tuned(
     for path, value in settings.items():
         if path in keep:
             continue
-        *parents, leaf = path.split(".")
-        node = out
-        for key in parents:
-            node = node.get(key) if isinstance(node, ml_collections.ConfigDict) else None
-        if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        if not set_field(out, path, value):
             raise ValueError(
                 f"config.tuned.{config.model.name} sets {path!r}, which the config does not have"
             )
-        with out.unlocked():
-            node[leaf] = tuple(value) if isinstance(value, list) else value
     return out
+
+
+def set_field(config: ml_collections.ConfigDict, path: str, value) -> bool:
+    """Set the dotted field `path` of `config` to `value` (a list becomes a tuple, as a config
+    holds it); False, changing nothing, when `config` has no such field."""
+    *parents, leaf = path.split(".")
+    node = config
+    for key in parents:
+        node = node.get(key) if isinstance(node, ml_collections.ConfigDict) else None
+    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        return False
+    with config.unlocked():
+        node[leaf] = tuple(value) if isinstance(value, list) else value
+    return True
 
 
 def long_rollout(config: ml_collections.ConfigDict) -> dict:
