@@ -109,16 +109,16 @@ MOTION = {"percnn": "heat"}
 # Measured: on Gray-Scott smoke data the initial PeRCNN error is 2e-3-6e-3, and Adam's first
 # steps (every Π-block weight and bias moves by about lr; with δt = 1 an output-bias step moves
 # each macro frame by k·δt·lr) raise it before the diffusion coefficient catches up. A smaller
-# step and a longer run lower it: 30 steps at lr 3e-3 end at 0.90 (gs2d) and 0.96 (gs3d) of the
-# first loss (measured with this seed).
-SLOW = {("gs2d", "percnn"), ("gs3d", "percnn")}
+# step and a longer run lower it (measured with this seed, outside the suite's XLA flags): at lr
+# 3e-3 gs2d ends 30 steps at 0.90 of the first loss; gs3d, whose smoke data diffuse at a tenth
+# of its smaller per-field bound, still climbs at step 10 (1.6x) and ends 30, 40 and 60 steps at
+# 0.94, 0.69 and 0.33 of it (0.98 at 30 steps in the suite).
+SLOW = {("gs2d", "percnn"): (3e-3, 30), ("gs3d", "percnn"): (3e-3, 60)}
 
 
 def _schedule(exp, model_name):
     """(learning rate, number of steps) for one case of the matrix below."""
-    if (exp, model_name) in SLOW:
-        return 3e-3, 30
-    return LR.get(model_name, 1e-2), 10
+    return SLOW.get((exp, model_name), (LR.get(model_name, 1e-2), 10))
 
 
 @pytest.mark.parametrize(
