@@ -54,10 +54,20 @@ def stored_config(run_dir: pathlib.Path):
 def divergence(run_dir: pathlib.Path, split: str) -> str:
     config = stored_config(run_dir)
     model = registry.build_model(config)
-    dataset = dataset_lib.load(
+    dataset = load_dataset(config)
+    params, step = train_lib.restore_params(config, model, dataset, run_dir, True)
+    return f"{run_dir} (step {step}): " + rollout_report(model, params, config, dataset, split)
+
+
+def load_dataset(config) -> dict:
+    return dataset_lib.load(
         config.data.path, config.data, exp=config.experiment, profile=config.profile
     )
-    params, step = train_lib.restore_params(config, model, dataset, run_dir, True)
+
+
+def rollout_report(model, params, config, dataset: dict, split: str) -> str:
+    """Roll `model` with `params` over every trajectory of `split`: which diverged, where, and
+    the RMSE over the others."""
     truth = np.asarray(dataset[split]["macro"], np.float32)
     n, steps = truth.shape[0], truth.shape[1] - 1
     pred = np.asarray(jax.jit(model.rollout, static_argnums=2)(params, truth[:, 0], steps))
@@ -69,9 +79,8 @@ def divergence(run_dir: pathlib.Path, split: str) -> str:
     good = [b for b in range(n) if first_bad[b] == steps]
     rmse = float(np.sqrt(np.mean((pred[good] - truth[good, 1:]) ** 2))) if good else None
     where = ", ".join(f"trajectory {b} at step {s}" for b, s in bad) or "none"
-    return (
-        f"{run_dir} (step {step}): diverged on {len(bad)} of {n} {split} trajectories ({where}); "
-        + (f"RMSE over the other {len(good)}: {rmse:.4g}" if good else "no finite trajectory")
+    return f"diverged on {len(bad)} of {n} {split} trajectories ({where}); " + (
+        f"RMSE over the other {len(good)}: {rmse:.4g}" if good else "no finite trajectory"
     )
 
 
