@@ -56,6 +56,10 @@ def train_defaults() -> ConfigDict:
     return ConfigDict(
         dict(
             micro_steps=500,  # stage 1: micro pretraining on bursts
+            # Stage 3 (pimrl only, between 1 and 2; 0: none): the micro module alone over macro
+            # windows, as PeRCNN trains, with its own window lengths (empty: `window`).
+            micro_rollout_steps=0,
+            micro_rollout_curriculum=(),
             steps=1000,  # stage 2: joint training on macro windows
             batch_size=4,
             window=8,  # macro steps per training window (multiple of data.N for pimrl)

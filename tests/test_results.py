@@ -95,6 +95,8 @@ def test_unknown_system_profile_model_and_argument_are_refused(capsys):
     assert results.main(["--exp", "kdv", "--models", "pimrl,mlp"]) == 1
     assert "unknown model 'mlp'" in capsys.readouterr().err
     assert results.main(["--exp", "kdv", "--bogus"]) == 1
+    assert results.main(["--exp", "kdv", "--tune", "--candidates", "default,longer"]) == 1
+    assert "unknown candidate 'longer'; valid: default, long_rollout" in capsys.readouterr().err
 
 
 def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, monkeypatch):
@@ -112,7 +114,12 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     monkeypatch.setattr(results, "_config", lambda exp, profile: config)
     plain = get_config("quick")
     scores = {  # model: {candidate: validation RMSE}; None: diverged
-        "pimrl": {"default": 0.3, "long_rollout": 0.1, "long_pretraining": 0.2},
+        "pimrl": {
+            "default": 0.3,
+            "long_rollout": 0.1,
+            "long_pretraining": 0.2,
+            "micro_rollout": 0.12,
+        },
         "percnn": {"default": 0.2, "long_rollout": None, "long_pretraining": 0.15},
         "convlstm": {"default": 0.25, "long_rollout": 0.4},
     }
@@ -141,16 +148,22 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     table = results.tuning_table(results.tuning_rows("kdv", "quick", models))
     assert (
         "| fno | training failed: non-finite loss or parameters in stage 2 (macro) at step 6 of "
-        "1000 | not run | = default | – | default |" in table
+        "1000 | not run | = default | = default | – | default |" in table
     )
-    assert "| pimrl | 0.3 / 5 | 0.1 / 5 | 0.2 / 5 | long_rollout | long_rollout |" in table
     assert (
-        "| percnn | 0.2 / 5 | diverged at step 7 | 0.15 / 5 | long_pretraining | long_pretraining |"
+        "| pimrl | 0.3 / 5 | 0.1 / 5 | 0.2 / 5 | 0.12 / 5 | long_rollout | long_rollout |" in table
+    )
+    # micro_rollout sets nothing more that PeRCNN reads than long_pretraining: the same run.
+    assert (
+        "| percnn | 0.2 / 5 | diverged at step 7 | 0.15 / 5 | = long_pretraining | "
+        "long_pretraining | long_pretraining |" in table
+    )
+    assert "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | = default | default | default |" in table
+    # pimrl_nomp evaluates pimrl's parameters: its row says whose choice it uses.
+    assert (
+        "| pimrl_nomp | not run | not run | not run | not run | – | long_rollout (pimrl's) |"
         in table
     )
-    assert "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | default | default |" in table
-    # pimrl_nomp evaluates pimrl's parameters: its row says whose choice it uses.
-    assert "| pimrl_nomp | not run | not run | not run | – | long_rollout (pimrl's) |" in table
     assert "oracle" not in table  # references have nothing to tune
     adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "convlstm", "fno"))
     assert adopted == {"pimrl": "long_rollout", "percnn": "long_pretraining", "convlstm": "default"}

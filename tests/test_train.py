@@ -180,8 +180,16 @@ def toy_model(k):
 
         return jnp.moveaxis(jax.lax.scan(body, u0, None, length=n)[1], 0, 1)
 
+    def micro_alone(params, u0, n):
+        return micro_rollout(params, u0, n * k)[:, k - 1 :: k]
+
     return types.SimpleNamespace(
-        name="pimrl", params_from="pimrl", init=init, rollout=rollout, micro_rollout=micro_rollout
+        name="pimrl",
+        params_from="pimrl",
+        init=init,
+        rollout=rollout,
+        micro_rollout=micro_rollout,
+        micro_alone=micro_alone,
     )
 
 
@@ -218,6 +226,57 @@ def test_stage1_trains_micro_only_and_freeze_micro_keeps_it(smoke_data):
     assert float(p2["micro"]["a"]) == 0.0 and float(p2["macro"]["w"]) != 0.0
     p3 = run(2, window, freeze=False)
     assert float(p3["micro"]["a"]) != 0.0 and float(p3["macro"]["w"]) != 0.0
+
+
+def test_micro_rollout_stage_trains_the_micro_module_alone_over_macro_windows(smoke_data, tmp_path):
+    """Stage 3 runs between the micro and the macro stage, for the number of steps asked,
+    with its own window lengths; it trains only the micro module, against macro frames reached
+    by k micro steps each (the toy's micro module, rolled by hand, is the reference)."""
+    k = 4
+    model = toy_model(k=k)
+    dataset = {"train": smoke_data("kdv")["train"]}
+    config = toy_config(tmp_path, micro_rollout_steps=4, micro_rollout_curriculum=(1, 3))
+    assert train_lib.stages_of(model, config.train) == [(1, 4), (3, 4), (2, 4)]
+    arrays = data_lib.training_arrays(dataset["train"])
+    u0, target = data_lib.sample_windows(arrays["macro"], jax.random.PRNGKey(1), 2, 3, 1)
+    params = {"micro": {"a": jnp.asarray(0.05)}, "macro": {"w": jnp.asarray(0.3)}}
+    u, frames = u0, []
+    for _ in range(3):
+        for _ in range(k):
+            u = u + 0.05 * _lap(u)
+        frames.append(u)
+    expected = np.sqrt(np.mean((np.stack(frames, 1) - np.asarray(target)) ** 2))
+    loss = train_lib.make_loss(model, 3)(params, (u0, target))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+
+    info = train_lib.train(config, model, dataset, tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [(r["stage"], r["window"], r["step"]) for r in records] == [
+        (1, None, 2),
+        (1, None, 4),
+        (3, 1, 6),
+        (3, 3, 8),
+        (2, 2, 10),
+        (2, 2, 12),
+    ]
+    assert info.final_step == 12 and float(info.params["macro"]["w"]) != 0.0
+    # Only the micro module moves in stages 1 and 3: the same run without stage 2.
+    config.train.steps = 0
+    info = train_lib.train(config, model, dataset, tmp_path / "no_stage2", progress=False)
+    assert info.final_step == 8 and float(info.params["macro"]["w"]) == 0.0
+    assert float(info.params["micro"]["a"]) != 0.0
+
+
+def test_the_micro_rollout_stage_is_pimrls_alone():
+    config = toy_config(pathlib.Path("/nonexistent"), micro_rollout_steps=4)
+    percnn = types.SimpleNamespace(
+        name="percnn", params_from="percnn", micro_rollout=object(), micro_alone=None
+    )
+    assert train_lib.stages_of(percnn, config.train) == [(1, 4), (2, 4)]
+    assert registry.never_reads("percnn", "train.micro_rollout_steps")
+    assert not registry.never_reads("pimrl", "train.micro_rollout_curriculum")
+    built = registry.build_model(smoke_config("kdv", "/nonexistent.h5"))
+    assert built.micro_alone is not None
 
 
 def test_nan_stops_the_stage_and_keeps_the_last_good_checkpoint(smoke_data, tmp_path):

@@ -95,6 +95,9 @@ def test_the_cli_stores_the_tuned_config(tmp_path):
     assert stored["hct_threshold"] == 0.5 and stored["n_snapshots"] == 2
 
 
+MODELS_WITH_MICRO = ("pimrl", "pimrl_nomp", "percnn")
+
+
 def test_each_candidate_pins_every_field_any_candidate_sets():
     """A tuning run is what its candidate says whatever the experiment records: its flags set
     every field of every candidate, to the candidate's values or the experiment's own."""
@@ -107,14 +110,25 @@ def test_each_candidate_pins_every_field_any_candidate_sets():
             for f in tuning.candidate_flags(recorded, candidate)
         )
 
-    default, rollout, pretraining = (flags(c) for c in tuning.CANDIDATES)
-    assert set(default) == set(rollout) == set(pretraining)
+    default, rollout, pretraining, micro_rollout = (flags(c) for c in tuning.CANDIDATES)
+    assert set(default) == set(rollout) == set(pretraining) == set(micro_rollout)
     assert default["train.micro_steps"] == str(plain.train.micro_steps)
     assert default["model.micro.init_scale"] == str(plain.model.micro.init_scale)
     assert pretraining["train.micro_steps"] == str(4 * plain.train.micro_steps)
     assert pretraining["model.micro.init_scale"] == "0.2"
     assert pretraining["train.lr"] == str(plain.train.lr)  # stage 2 is the experiment's own
     assert rollout["train.lr"] == "0.003"
+    # micro_rollout: the long pretraining, then the micro module alone over growing windows
+    # (PeRCNN's long_rollout curriculum), then stage 2 with it frozen; the default runs neither.
+    window = plain.train.window
+    assert micro_rollout["train.micro_steps"] == pretraining["train.micro_steps"]
+    assert micro_rollout["train.micro_rollout_steps"] == str(plain.train.steps)
+    assert micro_rollout["train.micro_rollout_curriculum"] == f"(1,2,{window // 2},{window})"
+    assert micro_rollout["train.curriculum"] == default["train.curriculum"]
+    assert (
+        micro_rollout["train.freeze_micro"] == "True" and default["train.freeze_micro"] == "False"
+    )
+    assert default["train.micro_rollout_steps"] == "0"
 
 
 def test_the_recorded_candidate_is_read_back_and_applies_only_where_it_changes_something():
@@ -138,5 +152,17 @@ def test_the_recorded_candidate_is_read_back_and_applies_only_where_it_changes_s
     assert all(
         tuning.applies(m, c, config) for m in ("fno", "percnn") for c in ("default", "long_rollout")
     )
+    # micro_rollout's extra fields are PIMRL's alone: for PeRCNN it repeats long_pretraining,
+    # for the models without a micro module it is their default run.
+    assert [tuning.equivalent(m, "micro_rollout", config) for m in MODELS_WITH_MICRO] == [
+        "micro_rollout",
+        "micro_rollout",
+        "long_pretraining",
+    ]
+    assert [tuning.equivalent(m, "micro_rollout", config) for m in ("convlstm", "fno")] == [
+        "default"
+    ] * 2
+    assert tuning.applies("pimrl", "micro_rollout", config)
+    assert not tuning.applies("percnn", "micro_rollout", config)
     with pytest.raises(ValueError, match="valid: default, long_rollout, long_pretraining"):
         tuning.record(get_config("quick"), {"pimrl": "longer"})

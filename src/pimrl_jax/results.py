@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from pimrl_jax.models.registry import LEARNED, PARAMS_FROM, REFERENCES
-from pimrl_jax.tuning import CANDIDATES, applies, candidate_flags, chosen, flatten
+from pimrl_jax.tuning import CANDIDATES, applies, candidate_flags, chosen, equivalent, flatten
 
 SYSTEMS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
 SEEDS = (0, 1, 2)
@@ -139,12 +139,12 @@ def tune_root(exp: str, profile: str, candidate: str) -> str:
     return f"runs/tune/{exp}-{profile}/{candidate}/seed{TUNING_SEED}"
 
 
-def tune_system(exp: str, profile: str, models) -> float:
-    """Train every model with every candidate of `pimrl_jax.tuning` on seed 0 and score it on
-    the validation split; return the wall seconds."""
+def tune_system(exp: str, profile: str, models, candidates=CANDIDATES) -> float:
+    """Train every model with every candidate of `pimrl_jax.tuning` (or those of `candidates`) on
+    seed 0 and score it on the validation split; return the wall seconds."""
     t0 = time.perf_counter()
     config = _config(exp, profile)
-    for candidate in CANDIDATES:
+    for candidate in candidates:
         trained = [m for m in models if m not in LEARNED or applies(m, candidate, config)]
         if not any(m in LEARNED for m in trained):
             continue
@@ -209,8 +209,8 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
     for model in models:
         if model not in LEARNED:
             continue
-        # A candidate that changes nothing the model reads is its default run.
-        own = {c: c if applies(model, c, config) else "default" for c in CANDIDATES}
+        # A candidate that sets what the model reads as an earlier one does is that one's run.
+        own = {c: equivalent(model, c, config) for c in CANDIDATES}
         results = {
             c: read_json(os.path.join(tune_root(exp, profile, own[c]), model, "results_val.json"))
             for c in CANDIDATES
@@ -219,7 +219,7 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
             c: training_failure(os.path.join(tune_root(exp, profile, own[c]), model))
             for c in CANDIDATES
         }
-        same = tuple(c for c in CANDIDATES if own[c] != c)
+        same = {c: own[c] for c in CANDIDATES if own[c] != c}
         used = chosen(config, model)
         rows.append(
             {"model": model, "results": results, "failures": failures, "used": used, "same": same}
@@ -243,8 +243,8 @@ def tuning_table(rows: list[dict]) -> str | None:
         cells = []
         for c in CANDIDATES:
             r = row["results"][c]
-            if c in row.get("same", ()):
-                cells.append("= default")
+            if c in row.get("same", {}):
+                cells.append(f"= {row['same'][c]}")
             elif r is None:
                 failure = row["failures"][c]
                 cells.append(f"training failed: {failure}" if failure else "not run")
@@ -626,6 +626,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="train every candidate of pimrl_jax.tuning on seed 0, score on validation",
     )
+    parser.add_argument(
+        "--candidates",
+        default=",".join(CANDIDATES),
+        help="with --tune: only these candidates (e.g. one added to pimrl_jax.tuning)",
+    )
     args, overrides = parser.parse_known_args(argv)
     from experiments.common import PROFILES
 
@@ -654,8 +659,12 @@ def main(argv=None) -> int:
     if args.tune:
         if overrides:
             return fail("--tune takes no config overrides (the candidates set the fields)")
+        candidates = tuple(args.candidates.split(","))
+        wrong = [c for c in candidates if c not in CANDIDATES]
+        if wrong:
+            return fail(f"unknown candidate {wrong[0]!r}; valid: {', '.join(CANDIDATES)}")
         for exp in systems:
-            minutes = tune_system(exp, args.profile, models) / 60
+            minutes = tune_system(exp, args.profile, models, candidates) / 60
             print(f"##### tuning {exp} {args.profile}: {minutes:.1f} min", flush=True)
     elif not args.write_only:
         for exp in systems:

@@ -6,7 +6,12 @@ Stages (method.md §4), counted on one global step axis so that every step has i
 * stage 1, "micro" — global steps [0, S1), S1 = `train.micro_steps`, only for models with a
   `micro_rollout` (pimrl, percnn): from the first frame u⁰ of a burst roll k micro steps and
   minimise  RMSE = sqrt(mean((M^j(u⁰) − u^j)²)), j = 1…k, over the burst's fine frames.
-* stage 2, "macro" — global steps [S1, S1 + `train.steps`): from u(t_s) roll `train.window`
+* stage 3, "micro_rollout" — optional, pimrl only, S3 = `train.micro_rollout_steps` steps right
+  after stage 1: the micro module alone over macro windows, as PeRCNN trains (from u(t_s) roll
+  k micro steps per macro frame, RMSE against the macro frames; any start s; window lengths
+  `train.micro_rollout_curriculum`, or `train.window`). Trains only the micro module: a message
+  that stays accurate over a cycle, not only over a burst.
+* stage 2, "macro" — global steps [S1 + S3, … + `train.steps`): from u(t_s) roll `train.window`
   macro steps with `model.rollout` and minimise the RMSE against u(t_{s+1}) … u(t_{s+window}).
   Window starts s are multiples of N for pimrl (the cycle phase then matches evaluation, which
   starts a cycle at t_0) and any index for the other models. PIMRL's micro module is fine-tuned
@@ -59,7 +64,7 @@ from pimrl_jax import parallel, tuning
 from pimrl_jax.checkpoint import CheckpointDamagedError, Checkpoints, CheckpointStructureError
 from pimrl_jax.models import registry
 
-STAGE_NAMES = {1: "micro", 2: "macro"}
+STAGE_NAMES = {1: "micro", 3: "micro_rollout", 2: "macro"}  # in the order they run
 # Fields that may change between a run and its resumption: they do not change what is trained.
 RESUMABLE_CHANGES = (
     "eval.",
@@ -76,7 +81,12 @@ RESUMABLE_CHANGES = (
 )
 # Config fields added after runs were stored, with the value that does what the older code did: a
 # stored run without the field counts as having that value (it stays resumable and reusable).
-ADDED_FIELDS = {"train.observation_noise": 0.0, "train.seeds": 1}
+ADDED_FIELDS = {
+    "train.observation_noise": 0.0,
+    "train.seeds": 1,
+    "train.micro_rollout_steps": 0,
+    "train.micro_rollout_curriculum": [],
+}
 
 
 class NonFiniteLossError(RuntimeError):
@@ -113,10 +123,10 @@ def mse(pred: jax.Array, target: jax.Array) -> jax.Array:
 def make_loss(model, stage: int, error: Callable = rmse) -> Callable:
     """loss(params, (u0 (B, *space, C), target (B, n, *space, C))) -> scalar `error` (RMSE).
 
-    Stage 1 predicts the n micro frames with `model.micro_rollout`, stage 2 the n macro frames
-    with `model.rollout`; n is static (the target's length).
+    Stage 1 predicts the n micro frames with `model.micro_rollout`, stage 3 the n macro frames
+    with `model.micro_alone`, stage 2 with `model.rollout`; n is static (the target's length).
     """
-    rollout = model.micro_rollout if stage == 1 else model.rollout
+    rollout = {1: model.micro_rollout, 3: model.micro_alone, 2: model.rollout}[stage]
 
     def loss(params, batch):
         u0, target = batch
@@ -135,16 +145,18 @@ def stages_of(model, train_config) -> list[tuple[int, int]]:
     plan = []
     if model.micro_rollout is not None and train_config.micro_steps > 0:
         plan.append((1, int(train_config.micro_steps)))
+    if model.micro_alone is not None and train_config.get("micro_rollout_steps", 0) > 0:
+        plan.append((3, int(train_config.micro_rollout_steps)))
     plan.append((2, int(train_config.steps)))
     return plan
 
 
 def param_labels(params: dict, stage: int, freeze_micro: bool) -> dict:
-    """ "train"/"frozen" per top-level module: stage 1 trains only "micro"; stage 2 trains all,
-    except "micro" when `freeze_micro` and another module is left to train."""
+    """ "train"/"frozen" per top-level module: stages 1 and 3 train only "micro"; stage 2 trains
+    all, except "micro" when `freeze_micro` and another module is left to train."""
 
     def label(name):
-        if stage == 1:
+        if stage in (1, 3):
             return "train" if name == "micro" else "frozen"
         if freeze_micro and name == "micro" and len(params) > 1:
             return "frozen"
@@ -228,18 +240,20 @@ def data_parallel(config) -> bool:
     return bool(config.train.get("data_parallel", False)) or jax.process_count() > 1
 
 
-def curriculum(train_config) -> tuple[int, ...]:
-    """Stage 2's window lengths, in order: `train.curriculum` (e.g. (4, 8, 16): the unroll grows
-    as the model learns to stay on the data, as PeRCNN's own scripts grow it 200 -> 400 -> 800
-    steps), or just `train.window`."""
-    windows = tuple(int(w) for w in (train_config.get("curriculum") or ()))
+def curriculum(train_config, stage: int = 2) -> tuple[int, ...]:
+    """A macro stage's window lengths, in order: `train.curriculum` for stage 2,
+    `train.micro_rollout_curriculum` for stage 3 (e.g. (4, 8, 16): the unroll grows as the model
+    learns to stay on the data, as PeRCNN's own scripts grow it 200 -> 400 -> 800 steps), or
+    just `train.window`."""
+    field = "curriculum" if stage == 2 else "micro_rollout_curriculum"
+    windows = tuple(int(w) for w in (train_config.get(field) or ()))
     return windows or (int(train_config.window),)
 
 
-def curriculum_window(train_config, i: int, n_steps: int) -> int:
-    """The window of stage-2 step `i` (0-based within the stage): the stage's `n_steps` split
-    into equal consecutive phases, one per `curriculum(train_config)` entry."""
-    windows = curriculum(train_config)
+def curriculum_window(train_config, i: int, n_steps: int, stage: int = 2) -> int:
+    """The window of step `i` (0-based within macro stage `stage`): the stage's `n_steps` split
+    into equal consecutive phases, one per `curriculum(train_config, stage)` entry."""
+    windows = curriculum(train_config, stage)
     return windows[min(len(windows) - 1, i * len(windows) // max(n_steps, 1))]
 
 
@@ -354,7 +368,7 @@ def make_train_step(
     """
     batch_size = int(config.train.batch_size)
     window = int(config.train.window) if window is None else int(window)
-    stride = window_stride(model, config.data)
+    stride = window_stride(model, config.data) if stage == 2 else 1
     noise = float(config.train.get("input_noise", 0.0) or 0.0)
 
     def draw(data, key, *, start=0, count=None):
@@ -713,7 +727,7 @@ def train(
             def window_at(step, stage=stage, begin=begin, n_steps=n_steps):
                 if stage == 1:
                     return None
-                return curriculum_window(config.train, step - begin, n_steps)
+                return curriculum_window(config.train, step - begin, n_steps, stage)
 
             window = window_at(step)
             n_call = steps_per_call(config)

@@ -24,7 +24,7 @@ import ml_collections
 # RMSE (a diverged run loses). Every model gets the same candidates per system; a candidate that
 # sets only fields a model never reads (`long_pretraining` for ConvLSTM, FNO, CROP) is that
 # model's `default` run, not trained twice.
-CANDIDATES = ("default", "long_rollout", "long_pretraining")
+CANDIDATES = ("default", "long_rollout", "long_pretraining", "micro_rollout")
 
 
 def settings_of(config: ml_collections.ConfigDict, model: str) -> dict[str, object]:
@@ -103,6 +103,29 @@ def long_pretraining(config: ml_collections.ConfigDict) -> dict:
     }
 
 
+def micro_rollout(config: ml_collections.ConfigDict) -> dict:
+    """The fourth candidate, read by pimrl only: `long_pretraining`, then its micro module trained
+    alone over macro windows the way `long_rollout` trains PeRCNN (stage 3, `train.steps` steps,
+    windows growing 1 → 2 → window/2 → window, any start), then the experiment's own stage 2 with
+    the micro module frozen. Measured on gs3d (docs/results-notes/gs3d-quick.md): PIMRL's jointly
+    trained micro module was no better than holding the burst's first frame (burst RMSE 0.0060
+    against 0.0064) and diverged alone at step 39, while PeRCNN's, trained over macro windows,
+    stayed finite; PeRCNN's micro module in PIMRL's place lowered its validation RMSE 0.227 →
+    0.174."""
+    window = int(config.train.window)
+    return {
+        "train": {
+            "micro_steps": 4 * int(config.train.micro_steps),
+            "micro_rollout_steps": int(config.train.steps),
+            "micro_rollout_curriculum": tuple(
+                sorted({1, min(2, window), max(1, window // 2), window})
+            ),
+            "freeze_micro": True,
+        },
+        "model": {"micro": {"init_scale": 0.2}},
+    }
+
+
 def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dict:
     """The nested settings `candidate` puts on top of the experiment's defaults."""
     if candidate not in CANDIDATES:
@@ -111,6 +134,7 @@ def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dic
         "default": _default,
         "long_rollout": long_rollout,
         "long_pretraining": long_pretraining,
+        "micro_rollout": micro_rollout,
     }[candidate]
     return recipe(config)
 
@@ -145,25 +169,40 @@ def chosen(config: ml_collections.ConfigDict, model: str) -> str:
     raise ValueError(f"config.tuned.{model} records {settings}, which is no candidate's")
 
 
-def applies(model: str, candidate: str, config: ml_collections.ConfigDict) -> bool:
-    """Whether `candidate` changes anything `model` reads: `default` always does (it is the
-    model's own run); a candidate setting only fields the model never reads is its default."""
+def equivalent(model: str, candidate: str, config: ml_collections.ConfigDict) -> str:
+    """The first candidate (in `CANDIDATES` order) that sets every field `model` reads as
+    `candidate` does: `candidate` itself, or an earlier one whose run it would repeat (a candidate
+    setting only fields ConvLSTM never reads is ConvLSTM's `default`; `micro_rollout` is
+    PeRCNN's `long_pretraining`)."""
     from pimrl_jax.models.registry import never_reads
 
-    fields = flatten(candidate_settings(config, candidate))
-    return candidate == "default" or not all(never_reads(model, f) for f in fields)
+    def read(c):
+        return {f: v for f, v in pinned(config, c).items() if not never_reads(model, f)}
+
+    mine = read(candidate)
+    return next(c for c in CANDIDATES if read(c) == mine)
 
 
-def candidate_flags(config: ml_collections.ConfigDict, candidate: str) -> list[str]:
-    """Command-line flags that pin every field any candidate sets to `candidate`'s values (the
-    experiment's own values where `candidate` sets none), so a tuning run is what its name says
-    whatever `config.tuned` records."""
+def applies(model: str, candidate: str, config: ml_collections.ConfigDict) -> bool:
+    """Whether `candidate` is a run of its own for `model`: no earlier candidate sets the fields
+    `model` reads the same way (`equivalent`); `default` always is."""
+    return equivalent(model, candidate, config) == candidate
+
+
+def pinned(config: ml_collections.ConfigDict, candidate: str) -> dict:
+    """Every field any candidate sets, with `candidate`'s value (the experiment's own where
+    `candidate` sets none): what a tuning run of `candidate` is, whatever `config.tuned` says."""
     own = flatten(candidate_settings(config, candidate))
     fields = {}
     for other in CANDIDATES:
         fields.update(flatten(candidate_settings(config, other)))
-    values = {path: own.get(path, _get(config, path)) for path in fields}
-    return [f"--config.{path}={_flag_value(value)}" for path, value in values.items()]
+    return {path: own.get(path, _get(config, path)) for path in fields}
+
+
+def candidate_flags(config: ml_collections.ConfigDict, candidate: str) -> list[str]:
+    """Command-line flags that pin every field any candidate sets to `candidate`'s values
+    (`pinned`), so a tuning run is what its name says whatever `config.tuned` records."""
+    return [f"--config.{path}={_flag_value(v)}" for path, v in pinned(config, candidate).items()]
 
 
 def _get(config, path: str):

@@ -48,8 +48,19 @@ MODEL_SPECIFIC: tuple[str, ...] = (
     "model.crop.",
     "model.message_passing",
     "train.micro_steps",
+    "train.micro_rollout_steps",
+    "train.micro_rollout_curriculum",
+    "train.freeze_micro",
 )
-_PIMRL_READS = ("model.micro.", "model.macro.", "model.message_passing", "train.micro_steps")
+_PIMRL_READS = (
+    "model.micro.",
+    "model.macro.",
+    "model.message_passing",
+    "train.micro_steps",
+    "train.micro_rollout_steps",
+    "train.micro_rollout_curriculum",
+    "train.freeze_micro",
+)
 READS: dict[str, tuple[str, ...]] = {
     "pimrl": _PIMRL_READS,
     "pimrl_nomp": _PIMRL_READS,
@@ -87,6 +98,9 @@ class Model:
         predicted macro frames u_1..u_n at spacing Δt (u0 is not in the output)
     micro_rollout(params, u0, n_micro [static]) -> (B, n_micro, *space, C) at spacing δt, or None
     params_from: the model whose trained params this one evaluates
+    micro_alone(params, u0, n_steps [static]) -> (B, n_steps, *space, C): the micro module alone
+        at spacing Δt (k micro steps per frame, PeRCNN's rollout), for a model whose `rollout`
+        is something else (pimrl: its "micro_rollout" training stage); else None
     """
 
     name: str
@@ -94,6 +108,7 @@ class Model:
     rollout: Callable
     micro_rollout: Callable | None
     params_from: str
+    micro_alone: Callable | None = None
 
 
 def check_name(name: str) -> str:
@@ -224,7 +239,12 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
         )
         return frames[:, :n_steps]
 
-    return Model(name, init, rollout, micro_rollout, PARAMS_FROM.get(name, name))
+    def micro_alone(params, u0, n_steps):
+        return cycle.strided_micro_rollout(
+            micro_apply, params["micro"], _f32(u0), n_steps, k, remat
+        )
+
+    return Model(name, init, rollout, micro_rollout, PARAMS_FROM.get(name, name), micro_alone)
 
 
 def _reference_model(name: str, config: ml_collections.ConfigDict) -> Model:
