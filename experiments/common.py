@@ -49,8 +49,9 @@ def model_defaults() -> ConfigDict:
 
 
 def train_defaults() -> ConfigDict:
-    """Training (pimrl_jax.train). Two stages on one global step axis: `micro_steps` of micro
-    pretraining on bursts (pimrl, percnn only), then `steps` on macro windows. Each stage gets a
+    """Training (pimrl_jax.train). Stages on one global step axis: `micro_steps` of micro
+    pretraining on bursts (pimrl, percnn only), optionally `micro_rollout_steps` of PIMRL's micro
+    module alone over macro windows, then `steps` on macro windows. Each stage gets a
     fresh Adam with global-norm clipping and a staircase decay,
     lr(i) = lr * lr_decay ** floor(i / lr_decay_every), i counted within the stage."""
     return ConfigDict(
