@@ -64,6 +64,8 @@ def train_defaults() -> ConfigDict:
             steps=1000,  # stage 2: joint training on macro windows
             batch_size=4,
             window=8,  # macro steps per training window (multiple of data.N for pimrl)
+            # pimrl's window starts: "cycle" (multiples of data.N) or "any" macro index
+            window_starts="cycle",
             # Stage 2 curriculum: window lengths in order, over equal shares of `steps`
             # (empty: `window` throughout). E.g. (4, 8, 16).
             curriculum=(),

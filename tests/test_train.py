@@ -84,6 +84,28 @@ def test_sampled_windows_are_frames_of_the_sequence(stride):
     assert len(seen) > 3  # really random, not one window repeated
 
 
+def test_pimrl_windows_start_at_cycles_or_anywhere_as_configured():
+    """Stage 2's window spacing: N for the PIMRL cycle with window_starts "cycle" (what older
+    runs did, and what a stored run without the field counts as), 1 with "any" and for every
+    other model; a stored run without the field compares equal to "cycle", not to "any"."""
+    config = smoke_config("kdv", "/nonexistent.h5")
+    N = int(config.data.N)
+
+    def stride(name, starts):
+        config.train.window_starts = starts
+        return train_lib.window_stride(types.SimpleNamespace(name=name), config)
+
+    assert [stride(m, "cycle") for m in ("pimrl", "pimrl_nomp", "percnn", "fno")] == [N, N, 1, 1]
+    assert [stride(m, "any") for m in ("pimrl", "pimrl_nomp", "convlstm")] == [1, 1, 1]
+    with pytest.raises(ValueError, match="train.window_starts is 'odd'; valid: cycle, any"):
+        stride("pimrl", "odd")
+    current = {"model.name": "pimrl", "train.window_starts": "any"}
+    assert train_lib.config_differences({"model.name": "pimrl"}, current) == ["train.window_starts"]
+    assert (
+        train_lib.config_differences({"model.name": "fno"}, current | {"model.name": "fno"}) == []
+    )
+
+
 def test_sampled_bursts_are_first_frame_and_followers():
     rng = np.random.default_rng(1)
     bursts = rng.normal(size=(2, 3, 5, 4, 1)).astype(np.float32)  # (traj, n_bursts, k+1, x, C)

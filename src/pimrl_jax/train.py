@@ -13,8 +13,8 @@ Stages (method.md §4), counted on one global step axis so that every step has i
   that stays accurate over a cycle, not only over a burst.
 * stage 2, "macro" — global steps [S1 + S3, … + `train.steps`): from u(t_s) roll `train.window`
   macro steps with `model.rollout` and minimise the RMSE against u(t_{s+1}) … u(t_{s+window}).
-  Window starts s are multiples of N for pimrl (the cycle phase then matches evaluation, which
-  starts a cycle at t_0) and any index for the other models. PIMRL's micro module is fine-tuned
+  Window starts s are any index, or multiples of N for pimrl when `train.window_starts` is
+  "cycle" (`window_stride`). PIMRL's micro module is fine-tuned
   jointly, or frozen when `train.freeze_micro`.
 
 Optimiser (both stages; a fresh one per stage): global-norm gradient clipping at
@@ -86,6 +86,7 @@ ADDED_FIELDS = {
     "train.seeds": 1,
     "train.micro_rollout_steps": 0,
     "train.micro_rollout_curriculum": [],
+    "train.window_starts": "cycle",
 }
 
 
@@ -229,9 +230,16 @@ def make_update(
     return update
 
 
-def window_stride(model, data_config) -> int:
-    """Macro windows start at multiples of N for models that run the PIMRL cycle."""
-    return int(data_config.N) if model.name in ("pimrl", "pimrl_nomp") else 1
+def window_stride(model, config) -> int:
+    """The spacing of stage-2 window starts: N for a model that runs the PIMRL cycle when
+    `train.window_starts` is "cycle" (a window then begins a cycle where the burst-sampled data
+    put one), 1 otherwise ("any": N times as many distinct windows; the cycle is autonomous, so a
+    window may start it from any macro state, as a test rollout starts it from the first)."""
+    starts = config.train.get("window_starts", "cycle")
+    if starts not in ("cycle", "any"):
+        raise ValueError(f"train.window_starts is {starts!r}; valid: cycle, any")
+    cycle = model.name in ("pimrl", "pimrl_nomp") and starts == "cycle"
+    return int(config.data.N) if cycle else 1
 
 
 def data_parallel(config) -> bool:
@@ -368,7 +376,7 @@ def make_train_step(
     """
     batch_size = int(config.train.batch_size)
     window = int(config.train.window) if window is None else int(window)
-    stride = window_stride(model, config.data) if stage == 2 else 1
+    stride = window_stride(model, config) if stage == 2 else 1
     noise = float(config.train.get("input_noise", 0.0) or 0.0)
 
     def draw(data, key, *, start=0, count=None):

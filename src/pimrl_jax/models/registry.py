@@ -51,6 +51,7 @@ MODEL_SPECIFIC: tuple[str, ...] = (
     "train.micro_rollout_steps",
     "train.micro_rollout_curriculum",
     "train.freeze_micro",
+    "train.window_starts",
 )
 _PIMRL_READS = (
     "model.micro.",
@@ -60,6 +61,7 @@ _PIMRL_READS = (
     "train.micro_rollout_steps",
     "train.micro_rollout_curriculum",
     "train.freeze_micro",
+    "train.window_starts",
 )
 READS: dict[str, tuple[str, ...]] = {
     "pimrl": _PIMRL_READS,
