@@ -117,12 +117,13 @@ _MACRO = {"paper": dict(features=(8, 32, 64), lstm_features=64)}
 
 # Tuning (docs/profiles.md, "Tuning protocol"; the table is in docs/results.md): the candidate of
 # pimrl_jax.tuning each model won on validation (quick, seed 0, c_up per field; a diverged run
-# loses): pimrl long_pretraining 0.227 (default diverged at macro step 87, long_rollout at 37),
-# percnn long_rollout 0.165 (default diverged at 55, long_pretraining 1.13), convlstm default
-# 0.193 (long_rollout 0.290), fno default 0.229 (0.274), crop default 0.191 (0.494).
+# loses): pimrl micro_rollout 0.171 (long_pretraining 0.227, default diverged at macro step 87,
+# long_rollout at 37), percnn long_rollout 0.165 (default diverged at 55, long_pretraining 1.13),
+# convlstm default 0.193 (long_rollout 0.290), fno default 0.229 (0.274), crop default 0.191
+# (0.494). micro_rollout, PIMRL's alone, was added after the others (2026-11-30).
 _TUNED = {
     "quick": {
-        "pimrl": "long_pretraining",
+        "pimrl": "micro_rollout",
         "percnn": "long_rollout",
         "convlstm": "default",
         "fno": "default",
