@@ -45,6 +45,8 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     _fake(tmp_path, "kdv", 0, "percnn", 0.4, 10.0)
     _fake(tmp_path, "kdv", 1, "percnn", 0.6, 12.0)
     _fake(tmp_path, "kdv", 2, "percnn", 0.5, 5.0, diverged_at=17)
+    for seed in range(3):  # PIMRL's own parameters without messages: no baseline, however good
+        _fake(tmp_path, "kdv", seed, "pimrl_nomp", 0.45, 15.0)
     _fake(tmp_path, "gs2d", 0, "pimrl", 0.2, 100.0)  # one seed of three so far
     stopped = tmp_path / "runs" / "kdv-quick" / "seed1" / "fno"
     stopped.mkdir(parents=True)
@@ -52,7 +54,7 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     os.makedirs("docs/results-notes")
     with open(results.notes_path("kdv", "quick"), "w") as f:
         f.write("PIMRL leads here because of the noted reason.\n")
-    results.write("quick", (0, 1, 2), ("pimrl", "percnn", "fno"))
+    results.write("quick", (0, 1, 2), ("pimrl", "pimrl_nomp", "percnn", "fno"))
     doc = open("docs/results.md").read()
     mean, std = np.mean(pimrl), np.std(pimrl)
     assert f"| pimrl | 3/3 | {mean:.4g} ± {std:.4g} |" in doc
