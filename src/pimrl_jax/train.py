@@ -1,4 +1,4 @@
-"""Training: train state, losses, the two stages, the jitted step and the loop with resume.
+"""Training: train state, losses, the stages, the jitted step and the loop with resume.
 
 Stages (method.md §4), counted on one global step axis so that every step has its own key
 `fold_in(train_key, step)` and checkpoints are numbered by global step:
@@ -17,7 +17,7 @@ Stages (method.md §4), counted on one global step axis so that every step has i
   "cycle" (`window_stride`). PIMRL's micro module is fine-tuned
   jointly, or frozen when `train.freeze_micro`.
 
-Optimiser (both stages; a fresh one per stage): global-norm gradient clipping at
+Optimiser (every stage; a fresh one per stage): global-norm gradient clipping at
 `train.grad_clip`, then Adam with a staircase exponential decay of the learning rate,
 lr(i) = `train.lr` · `train.lr_decay` ^ floor(i / `train.lr_decay_every`), i the step within the
 stage. Parameters outside the trained set get zero updates (`optax.multi_transform`).

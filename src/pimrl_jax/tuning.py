@@ -22,8 +22,9 @@ import ml_collections
 # The candidates of the tuning protocol (docs/profiles.md): each learned model is trained on
 # seed 0 with each, scored on the validation split, and keeps the one with the lower validation
 # RMSE (a diverged run loses). Every model gets the same candidates per system; a candidate that
-# sets only fields a model never reads (`long_pretraining` for ConvLSTM, FNO, CROP) is that
-# model's `default` run, not trained twice.
+# sets what a model reads as an earlier one does (`long_pretraining` for ConvLSTM, FNO, CROP;
+# `micro_rollout`, PIMRL's alone, for everyone else) is that one's run, not trained twice
+# (`equivalent`).
 CANDIDATES = ("default", "long_rollout", "long_pretraining", "micro_rollout")
 
 
@@ -79,10 +80,9 @@ def long_rollout(config: ml_collections.ConfigDict) -> dict:
     every 1000 steps; stage 1 (micro pretraining, pimrl and percnn only) runs 4× longer from a
     micro module initialised at scale 0.2 (the Π-block's product has gradients ∝ scale², which
     PeRCNN's 0.02 nearly kills)."""
-    window = int(config.train.window)
     return {
         "train": {
-            "curriculum": tuple(sorted({1, min(2, window), max(1, window // 2), window})),
+            "curriculum": _growing_windows(config),
             "lr": 3e-3,
             "lr_decay_every": 1000,
             "micro_steps": 4 * int(config.train.micro_steps),
@@ -112,18 +112,19 @@ def micro_rollout(config: ml_collections.ConfigDict) -> dict:
     against 0.0064) and diverged alone at step 39, while PeRCNN's, trained over macro windows,
     stayed finite; PeRCNN's micro module in PIMRL's place lowered its validation RMSE 0.227 →
     0.174."""
+    settings = long_pretraining(config)
+    settings["train"].update(
+        micro_rollout_steps=int(config.train.steps),
+        micro_rollout_curriculum=_growing_windows(config),
+        freeze_micro=True,
+    )
+    return settings
+
+
+def _growing_windows(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """The unroll curriculum of the long recipes: 1 → 2 → window/2 → window macro steps."""
     window = int(config.train.window)
-    return {
-        "train": {
-            "micro_steps": 4 * int(config.train.micro_steps),
-            "micro_rollout_steps": int(config.train.steps),
-            "micro_rollout_curriculum": tuple(
-                sorted({1, min(2, window), max(1, window // 2), window})
-            ),
-            "freeze_micro": True,
-        },
-        "model": {"micro": {"init_scale": 0.2}},
-    }
+    return tuple(sorted({1, min(2, window), max(1, window // 2), window}))
 
 
 def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dict:

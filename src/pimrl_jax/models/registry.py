@@ -41,6 +41,13 @@ PARAMS_FROM: dict[str, str] = {"pimrl_nomp": "pimrl"}
 # The model-specific config fields, and the ones each model reads (prefixes ending in "." name a
 # section). A field a model does not read cannot change its run: a finished ConvLSTM run stays
 # valid when PeRCNN's Π-block settings change (`train.config_differences`).
+# How PIMRL alone trains: its micro_rollout stage, its frozen micro module, its window starts.
+_PIMRL_TRAINING = (
+    "train.micro_rollout_steps",
+    "train.micro_rollout_curriculum",
+    "train.freeze_micro",
+    "train.window_starts",
+)
 MODEL_SPECIFIC: tuple[str, ...] = (
     "model.micro.",
     "model.macro.",
@@ -48,20 +55,14 @@ MODEL_SPECIFIC: tuple[str, ...] = (
     "model.crop.",
     "model.message_passing",
     "train.micro_steps",
-    "train.micro_rollout_steps",
-    "train.micro_rollout_curriculum",
-    "train.freeze_micro",
-    "train.window_starts",
+    *_PIMRL_TRAINING,
 )
 _PIMRL_READS = (
     "model.micro.",
     "model.macro.",
     "model.message_passing",
     "train.micro_steps",
-    "train.micro_rollout_steps",
-    "train.micro_rollout_curriculum",
-    "train.freeze_micro",
-    "train.window_starts",
+    *_PIMRL_TRAINING,
 )
 READS: dict[str, tuple[str, ...]] = {
     "pimrl": _PIMRL_READS,
