@@ -156,6 +156,8 @@ def test_pi_block_starts_small_like_percnn():
         ((1, 6, 5, 4, 2), dict(hidden=2)),  # 3D
         ((3, 16, 1), dict(known_terms=(), n_conv=2)),  # 1D, no known term
         ((2, 8, 8, 3), dict(n_conv=1, hidden=4)),
+        ((2, 12, 10, 2), dict(saturation=(0.5, 2.0))),  # saturating Pi-block, one bound per field
+        ((3, 16, 1), dict(known_terms=(), saturation=0.3)),
     ],
 )
 def test_custom_vjp_step_equals_autodiff(shape, kwargs):
@@ -188,6 +190,37 @@ def test_custom_vjp_step_equals_autodiff(shape, kwargs):
         got = loss(custom, remat)(params, u)
         for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
             np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5 * float(jnp.max(jnp.abs(w))))
+
+
+@pytest.mark.parametrize("vjp", ["autodiff", "custom"])
+def test_saturated_pi_block_is_bounded_and_tanh_of_the_unbounded_one(vjp):
+    """s·tanh(Π/s) against NumPy on the unbounded Π-block of the same parameters (known terms
+    off, so (u' - u)/δt is Π itself): equal to it where it is small, never above s, and a long
+    rollout the unbounded block blows up in stays finite, moving at most δt·s per step."""
+    kwargs = dict(dx=0.1, dt=0.01, known_terms=(), n_conv=3, kernel=1, hidden=4, init_scale=1.0)
+    bound = np.array([0.5, 2.0], np.float32)
+    free = MicroStep(vjp="autodiff", **kwargs)
+    sat = MicroStep(vjp=vjp, saturation=tuple(bound.tolist()), **kwargs)
+    u = 3.0 * jax.random.normal(jax.random.key(0), (2, 8, 8, 2))
+    params = jax.tree.map(lambda p: p + 0.3, free.init(jax.random.key(1), u))
+    pi = np.asarray((free.apply(params, u) - u) / kwargs["dt"], np.float64)
+    want = bound * np.tanh(pi / bound)
+    got = np.asarray((sat.apply(params, u) - u) / kwargs["dt"], np.float64)
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3 * bound.max())
+    assert np.abs(pi).max() > 10 * bound.max()  # the test reaches the saturated regime
+
+    def rollout(module, n=300):
+        def body(v, _):
+            v = module.apply(params, v)
+            return v, v
+
+        return np.asarray(jax.jit(lambda v: jax.lax.scan(body, v, None, length=n)[1])(u))
+
+    assert not np.all(np.isfinite(rollout(free)))  # the cubic Π-block blows up
+    frames = rollout(sat)
+    steps = np.abs(np.diff(np.concatenate([np.asarray(u)[None], frames]), axis=0))
+    assert np.all(np.isfinite(frames))
+    assert np.all(steps.max(axis=(0, 1, 2, 3)) <= kwargs["dt"] * bound * (1 + 1e-4))
 
 
 def test_custom_vjp_refuses_what_it_does_not_cover():

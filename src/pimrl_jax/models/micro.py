@@ -20,6 +20,14 @@ fused `PeriodicConv` with `C · n_conv · hidden` outputs: the same function and
 separate convolutions, one einsum instead of `C · n_conv`. Weights are Xavier-uniform (computed
 per individual convolution) times `init_scale`, biases zero: PeRCNN's small initialisation, so an
 untrained Π-block is nearly zero and the step is close to the known physics.
+
+With `saturation` s (one bound per field, data units per time unit), the Π-block's output passes
+through s_c · tanh(Π_c / s_c): the identity to within (Π/s)²/3 where |Π| is well below s, and
+never above s in magnitude. The known terms are stable at δt (the bound below), so a saturated
+step can move a field by at most δt · s_c beyond what they do: a rollout grows at most linearly in
+time and stays finite, whatever the learned polynomial does outside the data's range (where an
+unbounded Π-block of `n_conv` factors grows like |u|^n_conv and blows up in finite time). Set it
+to a few times the data's largest rate of change (`experiments/*.py` say how it was measured).
 """
 
 import math
@@ -95,6 +103,8 @@ class MicroStep(nn.Module):
         recomputes the step's activations in the backward pass, as `remat=True` would);
         "autodiff" JAX's; "auto" (default) the custom one on CPU where it applies (2.5–4× faster
         training there, docs/performance.md), autodiff otherwise (not yet measured on GPU).
+      saturation: None (the paper's unbounded Π-block) or the bound s of s · tanh(Π / s), a float
+        for all fields or one per field, in data units per time unit.
     """
 
     dx: float | Sequence[float]
@@ -108,6 +118,7 @@ class MicroStep(nn.Module):
     impl: str = "auto"
     integrator: str = "euler"
     vjp: str = "auto"
+    saturation: float | Sequence[float] | None = None
 
     def uses_custom_vjp(self) -> bool:
         """Whether this configuration steps through the hand-written VJP (see `vjp`)."""
@@ -160,7 +171,8 @@ class MicroStep(nn.Module):
             if diffusivity is not None:
                 c_up_fields = tuple(float(c) for c in np.broadcast_to(self.c_up, (fields,)))
             dx = tuple(self.dx) if isinstance(self.dx, Sequence) else float(self.dx)
-            step = make_euler_pi_step(dx, float(self.dt), c_up_fields, int(self.n_conv))
+            bound = None if self.saturation is None else self._bound(fields)
+            step = make_euler_pi_step(dx, float(self.dt), c_up_fields, int(self.n_conv), bound)
             return step(self.variables["params"], u)
 
         def rhs(v):
@@ -172,6 +184,13 @@ class MicroStep(nn.Module):
             return out
 
         return explicit_step(rhs, u, self.dt, self.integrator)
+
+    def _bound(self, fields: int) -> tuple[float, ...]:
+        """The saturation bound per field (positive floats)."""
+        bound = np.broadcast_to(np.asarray(self.saturation, np.float64), (fields,))
+        if not np.all(bound > 0):
+            raise ValueError(f"saturation={self.saturation}: each bound must be > 0 (or None)")
+        return tuple(float(b) for b in bound)
 
     def _pi(self, u: jnp.ndarray, fields: int):
         """The function Π: (B, *space, C) -> (B, *space, C), every field at once; its parameters
@@ -195,7 +214,13 @@ class MicroStep(nn.Module):
             parallel = parallel.reshape((*v.shape[:-1], fields, self.n_conv, self.hidden))
             product = jnp.prod(parallel, axis=-2)  # (B, *space, C, hidden)
             out = jnp.einsum("...ch,ch->...c", product, w_out)
-            return out + b_out.reshape((1,) * (v.ndim - 1) + (fields,))
+            out = out + b_out.reshape((1,) * (v.ndim - 1) + (fields,))
+            if self.saturation is None:
+                return out
+            bound = jnp.asarray(self._bound(fields), out.dtype).reshape(
+                (1,) * (v.ndim - 1) + (fields,)
+            )
+            return bound * jnp.tanh(out / bound)
 
         return pi
 

@@ -3,7 +3,8 @@
     u' = u + δt · ( Π(u) + d ⊙ Lap(u) ),   Π_c(u) = b_c + Σ_h w_ch ∏_i (Σ_k K_k,cih u_k + β_cih)
 
 (`MicroStep` with `kernel=1`, `integrator="euler"`, known terms ⊆ {"laplacian"}; d = c_up ⊙
-sigmoid(C)). Same function and parameters as `MicroStep`'s autodiff path, up to float32 round-off.
+sigmoid(C); with a saturation bound s, Π_c is replaced by s_c · tanh(Π_c / s_c)). Same function
+and parameters as `MicroStep`'s autodiff path, up to float32 round-off.
 
 Why (docs/performance.md, "PeRCNN training iteration"): on XLA:CPU, autodiff's backward of this
 step inside a long `lax.scan` costs 10–20× its forward. The profile (`jax.profiler`, per-thunk
@@ -69,9 +70,14 @@ def _product(factors):
 
 @functools.lru_cache(maxsize=64)
 def make_euler_pi_step(
-    dx: float | tuple[float, ...], dt: float, c_up: tuple[float, ...] | None, n_conv: int
+    dx: float | tuple[float, ...],
+    dt: float,
+    c_up: tuple[float, ...] | None,
+    n_conv: int,
+    saturation: tuple[float, ...] | None = None,
 ):
-    """step(params, u) -> u' with a custom VJP; `c_up` None means no Laplacian term.
+    """step(params, u) -> u' with a custom VJP; `c_up` None means no Laplacian term,
+    `saturation` None an unbounded Π-block (else one bound per field).
 
     `params` is `MicroStep`'s tree: {"pi_convs": {"kernel": (1, …, 1, C, C·n_conv·H),
     "bias": (C·n_conv·H,)}, "pi_out_kernel": (C, H), "pi_out_bias": (C,), "C": (C,)}.
@@ -89,19 +95,29 @@ def make_euler_pi_step(
     def diffusivity(p):
         return jnp.asarray(c_up, jnp.float32) * jax.nn.sigmoid(p["C"])
 
-    def step(p, u):
-        ut = jnp.moveaxis(u, -1, 0)  # (C, B, *space)
-        fields, points = ut.shape[0], ut[0].size
+    def pi_of(p, product):
+        """Π before saturation, `(C, M)`, from the conv product `(C, H, M)`."""
         w = p["pi_out_kernel"]
-        product = _product(activations(p, ut))  # (C, H, M)
-        pi = p["pi_out_bias"][:, None] + sum(
+        return p["pi_out_bias"][:, None] + sum(
             product[:, h] * w[:, h, None] for h in range(w.shape[1])
         )
+
+    def saturate(pi):
+        """(s · tanh(Π / s), tanh(Π / s)) per field; (Π, None) without saturation."""
+        if saturation is None:
+            return pi, None
+        bound = jnp.asarray(saturation, jnp.float32)[:, None]
+        t = jnp.tanh(pi / bound)
+        return bound * t, t
+
+    def step(p, u):
+        ut = jnp.moveaxis(u, -1, 0)  # (C, B, *space)
+        fields = ut.shape[0]
+        pi, _ = saturate(pi_of(p, _product(activations(p, ut))))  # (C, M)
         rhs = pi.reshape(ut.shape)
         if c_up is not None:
             lane = (fields,) + (1,) * (ut.ndim - 1)
             rhs = rhs + diffusivity(p).reshape(lane) * _laplacian_planar(ut, dx)
-        del points
         return jnp.moveaxis(ut + dt * rhs, 0, -1)
 
     fn = jax.custom_vjp(step)
@@ -117,8 +133,10 @@ def make_euler_pi_step(
         a = activations(p, ut)
         hidden = a[0].shape[1]
         w = p["pi_out_kernel"]
-        g_pi = (dt * gt).reshape(fields, points)
+        g_rhs = (dt * gt).reshape(fields, points)  # cotangent of the right-hand side
         product = _product(a)
+        _, t = saturate(pi_of(p, product))
+        g_pi = g_rhs if t is None else g_rhs * (1.0 - t * t)  # of Π before saturation
         d_w_out = jnp.sum(g_pi[:, None] * product, axis=-1)
         d_b_out = jnp.sum(g_pi, axis=-1)
         g_product = g_pi[:, None] * w[:, :, None]  # (C, H, M)
@@ -144,7 +162,7 @@ def make_euler_pi_step(
         }
         if c_up is not None:
             # Lap is self-adjoint: Σ g·Lap(u) = Σ Lap(g)·u, and Lap(g) is needed for g_u anyway.
-            lap_g = lax.optimization_barrier(_laplacian_planar(g_pi.reshape(ut.shape), dx))
+            lap_g = lax.optimization_barrier(_laplacian_planar(g_rhs.reshape(ut.shape), dx))
             lap_g = lap_g.reshape(fields, points)
             sig = jax.nn.sigmoid(p["C"])
             d_diff = jnp.sum(lap_g * ut.reshape(fields, points), axis=-1)

@@ -124,6 +124,9 @@ def micro_module(config: ml_collections.ConfigDict) -> MicroStep:
     """The micro step of `config` (dx = length / grid, δt = data.dt)."""
     m = config.model.micro
     c_up = m.c_up if isinstance(m.c_up, int | float) else tuple(m.c_up)
+    saturation = m.get("saturation")
+    if saturation is not None and not isinstance(saturation, int | float):
+        saturation = tuple(float(s) for s in saturation)
     return MicroStep(
         dx=float(config.data.length) / int(config.data.grid),
         dt=float(config.data.dt),
@@ -135,6 +138,7 @@ def micro_module(config: ml_collections.ConfigDict) -> MicroStep:
         init_scale=float(m.init_scale),
         impl=m.get("impl", "auto"),
         integrator=m.get("integrator") or config.data.get("micro_integrator", "euler"),
+        saturation=saturation,
     )
 
 
