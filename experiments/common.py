@@ -33,8 +33,8 @@ def model_defaults() -> ConfigDict:
                 init_scale=0.02,  # PeRCNN's small Xavier-uniform scale
                 impl="auto",  # PeriodicConv: "im2col" on CPU, "lax" on GPU/TPU
                 integrator=None,  # None: data.micro_integrator ("euler" | "rk4")
-                # None, or the bound s of a saturating Pi-block s*tanh(Pi/s) (float or per field)
-                saturation=None,
+                # 0: the paper's unbounded Pi-block; s > 0 (or one per field): s*tanh(Pi/s)
+                saturation=0.0,
             ),
             macro=dict(
                 features=(8, 16),  # encoder channels; each level halves the grid (stride 2)

@@ -87,7 +87,7 @@ ADDED_FIELDS = {
     "train.micro_rollout_steps": 0,
     "train.micro_rollout_curriculum": [],
     "train.window_starts": "cycle",
-    "model.micro.saturation": None,
+    "model.micro.saturation": 0.0,
 }
 
 

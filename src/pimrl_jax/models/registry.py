@@ -124,7 +124,7 @@ def micro_module(config: ml_collections.ConfigDict) -> MicroStep:
     """The micro step of `config` (dx = length / grid, δt = data.dt)."""
     m = config.model.micro
     c_up = m.c_up if isinstance(m.c_up, int | float) else tuple(m.c_up)
-    saturation = m.get("saturation")
+    saturation = m.get("saturation") or None  # 0 (the default): unbounded
     if saturation is not None and not isinstance(saturation, int | float):
         saturation = tuple(float(s) for s in saturation)
     return MicroStep(
