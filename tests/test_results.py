@@ -125,21 +125,35 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
         "percnn": {"default": 0.2, "long_rollout": None, "long_pretraining": 0.15},
         "convlstm": {"default": 0.25, "long_rollout": 0.4},
     }
+    # The seed check (validation, seeds 1 and 2) of some candidates: {(model, candidate): RMSEs}.
+    checked = {
+        ("pimrl", "long_rollout"): (0.11, None),  # seed 2 diverges: the check moves on
+        ("pimrl", "micro_rollout"): (0.13, 0.14),
+        ("convlstm", "default"): (0.26, 0.27),
+    }
+
+    def store(model, candidate, rmse, seed=0):
+        trial = tuning.record(plain.copy_and_resolve_references(), {model: candidate})
+        trial.seed = seed
+        run = tmp_path / results.tune_root("kdv", "quick", candidate, seed) / model
+        (run / "checkpoints").mkdir(parents=True)
+        stored = compare.model_config(trial, model)
+        stored["eval"]["split"] = "val"
+        res = {
+            "rmse": rmse,
+            "hct": 5.0,
+            "diverged": rmse is None,
+            "divergence": {"step": 7 + seed},
+            "config": stored,
+        }
+        (run / "results_val.json").write_text(json.dumps(res))
+
     for model, by_candidate in scores.items():
         for candidate, rmse in by_candidate.items():
-            trial = tuning.record(plain.copy_and_resolve_references(), {model: candidate})
-            run = tmp_path / results.tune_root("kdv", "quick", candidate) / model
-            (run / "checkpoints").mkdir(parents=True)
-            stored = compare.model_config(trial, model)
-            stored["eval"]["split"] = "val"
-            res = {
-                "rmse": rmse,
-                "hct": 5.0,
-                "diverged": rmse is None,
-                "divergence": {"step": 7},
-                "config": stored,
-            }
-            (run / "results_val.json").write_text(json.dumps(res))
+            store(model, candidate, rmse)
+    for (model, candidate), rmses in checked.items():
+        for seed, rmse in zip(results.CHECK_SEEDS, rmses, strict=True):
+            store(model, candidate, rmse, seed)
     stopped = tmp_path / results.tune_root("kdv", "quick", "default") / "fno"
     stopped.mkdir(parents=True)
     (stopped / "compare.log").write_text(
@@ -150,21 +164,26 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     table = results.tuning_table(results.tuning_rows("kdv", "quick", models))
     assert (
         "| fno | training failed: non-finite loss or parameters in stage 2 (macro) at step 6 of "
-        "1000 | not run | = default | = default | – | default |" in table
+        "1000 | not run | = default | = default | not run | – | default |" in table
     )
+    # The lowest seed-0 RMSE (long_rollout) diverges on seed 2: the next one that stays finite.
     assert (
-        "| pimrl | 0.3 / 5 | 0.1 / 5 | 0.2 / 5 | 0.12 / 5 | long_rollout | long_rollout |" in table
+        "| pimrl | 0.3 / 5 | 0.1 / 5 | 0.2 / 5 | 0.12 / 5 | long_rollout: seed 2 diverged at "
+        "step 9; micro_rollout: finite (0.13, 0.14) | micro_rollout | long_rollout |" in table
     )
     # micro_rollout sets nothing more that PeRCNN reads than long_pretraining: the same run.
     assert (
-        "| percnn | 0.2 / 5 | diverged at step 7 | 0.15 / 5 | = long_pretraining | "
-        "long_pretraining | long_pretraining |" in table
+        "| percnn | 0.2 / 5 | diverged at step 7 | 0.15 / 5 | = long_pretraining | not run | "
+        "long_pretraining (unchecked) | long_pretraining |" in table
     )
-    assert "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | = default | default | default |" in table
+    assert (
+        "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | = default | default: finite (0.26, 0.27) "
+        "| default | default |" in table
+    )
     # pimrl_nomp evaluates pimrl's parameters: its row says whose choice it uses.
     assert (
-        "| pimrl_nomp | not run | not run | not run | not run | – | long_rollout (pimrl's) |"
-        in table
+        "| pimrl_nomp | not run | not run | not run | not run | not run | – | "
+        "long_rollout (pimrl's) |" in table
     )
     assert "oracle" not in table  # references have nothing to tune
     adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "convlstm", "fno"))
@@ -172,6 +191,10 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     seed0 = tmp_path / "runs" / "kdv-quick" / "seed0"
     assert (seed0 / "pimrl" / "checkpoints").is_dir()
     assert not (seed0 / "pimrl" / "results_val.json").exists()
+    # Seed 1's results runs are the seed-check runs of the candidates in use, where there are any.
+    adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "convlstm"), seed=1)
+    assert adopted == {"pimrl": "long_rollout", "convlstm": "default"}
+    assert (tmp_path / "runs" / "kdv-quick" / "seed1" / "convlstm" / "checkpoints").is_dir()
 
 
 def test_runs_made_with_other_settings_are_set_aside_not_refused(tmp_path, monkeypatch):

@@ -43,6 +43,10 @@ from pimrl_jax.tuning import CANDIDATES, applies, candidate_flags, chosen, equiv
 SYSTEMS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
 SEEDS = (0, 1, 2)
 TUNING_SEED = 0  # the tuning runs (validation split) train seed 0 and double as its result run
+# The seed check of the tuning protocol: a candidate is chosen only if its runs on these seeds
+# stay finite on the validation split too (one training seed cannot see a seed-dependent
+# divergence: docs/results-notes/burgers-quick.md).
+CHECK_SEEDS = tuple(s for s in SEEDS if s != TUNING_SEED)
 # The paper's RMSE of PIMRL and PeRCNN on the authors' own data (method.md §6).
 PAPER = {
     "kdv": (0.0457, 0.0942),
@@ -74,8 +78,8 @@ def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
     if not overrides:
         set_aside_stale_runs(exp, profile, seeds, models)
     for seed in seeds:
-        if seed == TUNING_SEED and not overrides:
-            for model, candidate in adopt_tuning_runs(exp, profile, models).items():
+        if not overrides:
+            for model, candidate in adopt_tuning_runs(exp, profile, models, seed).items():
                 print(f"##### {exp} {model}: seed {seed} is the {candidate!r} tuning run")
         cmd = [
             sys.executable,
@@ -135,8 +139,8 @@ def set_aside_stale_runs(exp: str, profile: str, seeds, models) -> list[str]:
 # ----------------------------------------------------------------------------- tuning
 
 
-def tune_root(exp: str, profile: str, candidate: str) -> str:
-    return f"runs/tune/{exp}-{profile}/{candidate}/seed{TUNING_SEED}"
+def tune_root(exp: str, profile: str, candidate: str, seed: int = TUNING_SEED) -> str:
+    return f"runs/tune/{exp}-{profile}/{candidate}/seed{seed}"
 
 
 def tune_system(exp: str, profile: str, models, candidates=CANDIDATES) -> float:
@@ -166,6 +170,75 @@ def tune_system(exp: str, profile: str, models, candidates=CANDIDATES) -> float:
     return seconds
 
 
+def check_seeds(exp: str, profile: str, models, seeds=CHECK_SEEDS) -> dict[str, str | None]:
+    """The seed check: per learned model, its candidates in order of seed-0 validation RMSE, each
+    also trained on `seeds` and scored on the validation split until one stays finite there on
+    every seed; that one is the model's choice (None: none does). A results run with the same
+    settings (`runs/<exp>-<profile>/seed<s>/<model>`) is copied in and only evaluated; the runs
+    made here are the results runs of a candidate that becomes the choice (`adopt_tuning_runs`).
+    Returns {model: candidate or None}."""
+    passed = {}
+    for row in tuning_rows(exp, profile, models):
+        model = row["model"]
+        if model in PARAMS_FROM:  # evaluates another model's parameters: not its own choice
+            continue
+        own = [c for c in CANDIDATES if c not in row["same"]]
+        ranked = sorted(own, key=lambda c: _val_score(row["results"][c]))  # stable: ties first
+        passed[model] = None
+        for candidate in ranked:
+            if not np.isfinite(_val_score(row["results"][candidate])):
+                break
+            for seed in seeds:
+                _seed_run(exp, profile, model, candidate, seed)
+            scores = [_val_score(_seed_result(exp, profile, model, candidate, s)) for s in seeds]
+            if all(np.isfinite(scores)):
+                passed[model] = candidate
+                break
+    return passed
+
+
+def _seed_result(exp: str, profile: str, model: str, candidate: str, seed: int):
+    return read_json(
+        os.path.join(tune_root(exp, profile, candidate, seed), model, "results_val.json")
+    )
+
+
+def _seed_run(exp: str, profile: str, model: str, candidate: str, seed: int) -> None:
+    """Model `model` with `candidate`'s settings on training seed `seed`, on the validation split
+    (in the candidate's tuning directory), unless it is there already."""
+    from pimrl_jax import compare
+
+    if _seed_result(exp, profile, model, candidate, seed):
+        return
+    root = tune_root(exp, profile, candidate, seed)
+    target = os.path.join(root, model)
+    tuned = read_json(os.path.join(tune_root(exp, profile, candidate), model, "results_val.json"))
+    wanted = _without_eval(dict(tuned["config"], seed=seed))
+    source = os.path.join(run_root(exp, profile), f"seed{seed}", model)
+    stored = read_json(os.path.join(source, "results.json"))
+    if (
+        not os.path.exists(target)
+        and stored
+        and compare.same_config(_without_eval(stored.get("config") or {}), wanted)
+    ):
+        ignore = shutil.ignore_patterns("results*.json", "figures*", "compare.log")
+        shutil.copytree(source, target, ignore=ignore)
+        print(f"##### {exp} {model}: seed {seed} of {candidate!r} is the results run", flush=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pimrl_jax.compare",
+        f"--config=experiments/{exp}.py:{profile}",
+        f"--workdir={root}",
+        f"--models={model}",
+        f"--config.seed={seed}",
+        "--config.eval.split=val",
+        *candidate_flags(_config(exp, profile), candidate),
+    ]
+    print(f"\n##### seed check {exp} {profile}, {candidate}: {' '.join(cmd[2:])}", flush=True)
+    subprocess.run(cmd, check=False)
+
+
 def add_time(path: str, seconds: float) -> None:
     """Add one invocation's wall seconds to the running total in `path`."""
     spent = read_json(path) or {"seconds": 0.0, "invocations": 0}
@@ -179,20 +252,23 @@ def _without_eval(config: dict) -> dict:
     return {k: v for k, v in config.items() if k != "eval"}
 
 
-def adopt_tuning_runs(exp: str, profile: str, models) -> dict[str, str]:
-    """Seed 0 of a learned model is the tuning run whose settings it now uses: copy that run
-    (checkpoints, config, logs; not its validation results) into the results directory when
-    the latter has nothing yet, so only the test evaluation remains. Returns {model: candidate}."""
+def adopt_tuning_runs(exp: str, profile: str, models, seed: int = TUNING_SEED) -> dict[str, str]:
+    """A learned model's run on `seed` is the tuning run (seed 0) or seed-check run (`check_seeds`)
+    whose settings it now uses, where there is one: copy that run (checkpoints, config, logs; not
+    its validation results) into the results directory when the latter has nothing yet, so only
+    the test evaluation remains. Returns {model: candidate}."""
     from pimrl_jax import compare
 
     config, adopted = _config(exp, profile), {}
+    with config.unlocked():
+        config.seed = seed
     for model in models:
-        target = os.path.join(run_root(exp, profile), f"seed{TUNING_SEED}", model)
+        target = os.path.join(run_root(exp, profile), f"seed{seed}", model)
         if model not in LEARNED or os.path.exists(os.path.join(target, "config.json")):
             continue
         wanted = _without_eval(compare.model_config(config, model))
         for candidate in CANDIDATES:
-            source = os.path.join(tune_root(exp, profile, candidate), model)
+            source = os.path.join(tune_root(exp, profile, candidate, seed), model)
             stored = read_json(os.path.join(source, "results_val.json"))
             if stored and compare.same_config(_without_eval(stored.get("config") or {}), wanted):
                 ignore = shutil.ignore_patterns("results_val.json", "figures_val", "compare.log")
@@ -220,9 +296,20 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
             for c in CANDIDATES
         }
         same = {c: own[c] for c in CANDIDATES if own[c] != c}
+        checks = {
+            c: [_seed_result(exp, profile, model, own[c], s) for s in CHECK_SEEDS]
+            for c in CANDIDATES
+        }
         used = chosen(config, model)
         rows.append(
-            {"model": model, "results": results, "failures": failures, "used": used, "same": same}
+            {
+                "model": model,
+                "results": results,
+                "failures": failures,
+                "used": used,
+                "same": same,
+                "checks": checks,
+            }
         )
     return rows
 
@@ -237,7 +324,14 @@ def _val_score(result) -> float:
 def tuning_table(rows: list[dict]) -> str | None:
     if not any(r for row in rows for r in row["results"].values()):
         return None
-    head = ["model", *(f"{c}: val RMSE / HCT" for c in CANDIDATES), "lower val RMSE", "in use"]
+    seeds = ", ".join(map(str, CHECK_SEEDS))
+    head = [
+        "model",
+        *(f"{c}: val RMSE / HCT" for c in CANDIDATES),
+        f"seed check (val, seeds {seeds})",
+        "choice",
+        "in use",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = []
@@ -252,14 +346,42 @@ def tuning_table(rows: list[dict]) -> str | None:
                 cells.append(f"diverged at step {r['divergence']['step']}")
             else:
                 cells.append(f"{r['rmse']:.4g} / {r['hct']:.4g}")
-        scores = {c: _val_score(row["results"][c]) for c in CANDIDATES}
-        best = min(CANDIDATES, key=lambda c: scores[c])  # ties (= default) go to the first
-        best = best if np.isfinite(scores[best]) else "–"
+        check, best = protocol_choice(row)
         used = row["used"]
         if row["model"] in PARAMS_FROM:  # evaluates another model's parameters: not its choice
             used += f" ({PARAMS_FROM[row['model']]}'s)"
-        lines.append("| " + " | ".join([row["model"], *cells, best, used]) + " |")
+        lines.append("| " + " | ".join([row["model"], *cells, check, best, used]) + " |")
     return "\n".join(lines)
+
+
+def protocol_choice(row: dict) -> tuple[str, str]:
+    """(the seed-check cell, the protocol's choice) of one tuning row: the candidates in order of
+    seed-0 validation RMSE, the first that stays finite on validation for every checked seed; a
+    candidate whose seeds were not all run yet is named "(unchecked)"."""
+    own = [c for c in CANDIDATES if c not in row.get("same", {})]
+    ranked = sorted(own, key=lambda c: _val_score(row["results"][c]))  # ties go to the first
+    notes, choice = [], "–"
+    for c in ranked:
+        if not np.isfinite(_val_score(row["results"][c])):
+            break
+        checks = row.get("checks", {}).get(c) or [None] * len(CHECK_SEEDS)
+        if any(r is None for r in checks):
+            choice = f"{c} (unchecked)"
+            break
+        bad = [
+            f"seed {s} diverged at step {r['divergence']['step']}"
+            for s, r in zip(CHECK_SEEDS, checks, strict=True)
+            if not np.isfinite(_val_score(r))
+        ]
+        notes.append(f"{c}: " + (", ".join(bad) if bad else _seed_rmses(checks)))
+        if not bad:
+            choice = c
+            break
+    return ("; ".join(notes) or "not run"), choice
+
+
+def _seed_rmses(results) -> str:
+    return "finite (" + ", ".join(f"{r['rmse']:.4g}" for r in results) + ")"
 
 
 def _config(exp: str, profile: str):
@@ -478,8 +600,11 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
         lines += [
             "",
             f"Tuning (validation split, seed {TUNING_SEED}; `make results EXP={exp} TUNE=1`): "
-            "every learned model trained once per candidate of `pimrl_jax.tuning`; the one in "
-            f"use is recorded in `experiments/{exp}.py` (`tuned`)"
+            "every learned model trained once per candidate of `pimrl_jax.tuning`; the seed check "
+            "trains the candidates in order of that RMSE on seeds "
+            f"{', '.join(map(str, CHECK_SEEDS))} too until one stays finite on validation for "
+            "every seed (the choice); the one in use is "
+            f"recorded in `experiments/{exp}.py` (`tuned`)"
             + (f"; {tuned['seconds'] / 60:.0f} min of wall time." if tuned else "."),
             "",
             tuning,
@@ -629,7 +754,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--tune",
         action="store_true",
-        help="train every candidate of pimrl_jax.tuning on seed 0, score on validation",
+        help="train every candidate of pimrl_jax.tuning on seed 0, score on validation, then "
+        "the seed check (check_seeds)",
     )
     parser.add_argument(
         "--candidates",
@@ -669,7 +795,13 @@ def main(argv=None) -> int:
         if wrong:
             return fail(f"unknown candidate {wrong[0]!r}; valid: {', '.join(CANDIDATES)}")
         for exp in systems:
-            minutes = tune_system(exp, args.profile, models, candidates) / 60
+            t0 = time.perf_counter()
+            tune_system(exp, args.profile, models, candidates)
+            t1 = time.perf_counter()
+            for model, candidate in check_seeds(exp, args.profile, models).items():
+                print(f"##### seed check {exp} {model}: {candidate or 'no candidate'} passes")
+            add_time(f"runs/tune/{exp}-{args.profile}/tune_time.json", time.perf_counter() - t1)
+            minutes = (time.perf_counter() - t0) / 60
             print(f"##### tuning {exp} {args.profile}: {minutes:.1f} min", flush=True)
     elif not args.write_only:
         for exp in systems:
