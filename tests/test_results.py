@@ -223,3 +223,41 @@ def test_runs_made_with_other_settings_are_set_aside_not_refused(tmp_path, monke
     assert same.exists() and not other.exists() and len(moved) == 1
     assert os.path.basename(moved[0]).startswith("seed1-convlstm-")
     assert json.loads(open(os.path.join(moved[0], "config.json")).read())["train.lr"] == 0.5
+
+
+def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monkeypatch):
+    """A seed-check run is the results run of that seed when the settings agree (whatever the
+    `tuned` record said when each was made): its checkpoints are copied, then only evaluated on
+    validation; a results run with other settings is left alone and the check trains anew."""
+    from experiments.kdv import get_config
+    from pimrl_jax import compare, tuning
+
+    monkeypatch.chdir(tmp_path)
+    config = tuning.record(get_config("quick"), {"pimrl": "long_rollout"})
+    monkeypatch.setattr(results, "_config", lambda exp, profile: config)
+    calls = []
+    monkeypatch.setattr(results.subprocess, "run", lambda cmd, check: calls.append(cmd))
+
+    def stored(seed, split, tuned):
+        cfg = tuning.record(get_config("quick"), tuned)
+        cfg.seed = seed
+        out = compare.model_config(cfg, "pimrl")
+        out["eval"]["split"] = split
+        out["tuned"] = cfg.tuned.to_dict()  # what a stored run holds besides
+        return {"rmse": 0.1, "hct": 1.0, "diverged": False, "config": out}
+
+    tune0 = tmp_path / results.tune_root("kdv", "quick", "long_rollout") / "pimrl"
+    tune0.mkdir(parents=True)
+    (tune0 / "results_val.json").write_text(json.dumps(stored(0, "val", {"pimrl": "long_rollout"})))
+    for seed, tuned in ((1, {"pimrl": "long_rollout", "fno": "long_rollout"}), (2, {})):
+        run = tmp_path / "runs" / "kdv-quick" / f"seed{seed}" / "pimrl"
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps(stored(seed, "test", tuned)))
+        results._seed_run("kdv", "quick", "pimrl", "long_rollout", seed)
+    seed1 = tmp_path / results.tune_root("kdv", "quick", "long_rollout", 1) / "pimrl"
+    assert (seed1 / "checkpoints").is_dir() and not (seed1 / "results.json").exists()
+    # seed 2's results run was made with the default settings: not the candidate's run.
+    assert not (tmp_path / results.tune_root("kdv", "quick", "long_rollout", 2)).exists()
+    assert [c[c.index("--config.seed=1")] for c in calls[:1]] == ["--config.seed=1"]
+    assert all("--config.eval.split=val" in c and "--models=pimrl" in c for c in calls)
+    assert "--config.train.lr=0.003" in calls[1]  # the candidate's settings, pinned

@@ -213,7 +213,9 @@ def _seed_run(exp: str, profile: str, model: str, candidate: str, seed: int) -> 
     root = tune_root(exp, profile, candidate, seed)
     target = os.path.join(root, model)
     tuned = read_json(os.path.join(tune_root(exp, profile, candidate), model, "results_val.json"))
-    wanted = _without_eval(dict(tuned["config"], seed=seed))
+    # The seed-0 run's settings on `seed`; `tuned` records the choices made when a run was made.
+    wanted = {k: v for k, v in tuned["config"].items() if k not in ("eval", "tuned")}
+    wanted["seed"] = seed
     source = os.path.join(run_root(exp, profile), f"seed{seed}", model)
     stored = read_json(os.path.join(source, "results.json"))
     if (
