@@ -351,6 +351,7 @@ def tuning_table(rows: list[dict]) -> str | None:
         check, best = protocol_choice(row)
         used = row["used"]
         if row["model"] in PARAMS_FROM:  # evaluates another model's parameters: not its choice
+            check, best = "–", "–"
             used += f" ({PARAMS_FROM[row['model']]}'s)"
         lines.append("| " + " | ".join([row["model"], *cells, check, best, used]) + " |")
     return "\n".join(lines)
