@@ -124,12 +124,14 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
         },
         "percnn": {"default": 0.2, "long_rollout": None, "long_pretraining": 0.15},
         "convlstm": {"default": 0.25, "long_rollout": 0.4},
+        "crop": {"default": 0.5, "long_rollout": None},
     }
     # The seed check (validation, seeds 1 and 2) of some candidates: {(model, candidate): RMSEs}.
     checked = {
         ("pimrl", "long_rollout"): (0.11, None),  # seed 2 diverges: the check moves on
         ("pimrl", "micro_rollout"): (0.13, 0.14),
         ("convlstm", "default"): (0.26, 0.27),
+        ("crop", "default"): (None, 0.3),  # the only candidate finite on seed 0 fails: kept
     }
 
     def store(model, candidate, rmse, seed=0):
@@ -160,7 +162,7 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
         "python -m pimrl_jax.main ...\nerror: non-finite loss or parameters in stage 2 (macro) at "
         "step 6 of 1000 (global step 506, loss nan); training stopped, the last good ...\n"
     )
-    models = ("pimrl", "pimrl_nomp", "percnn", "convlstm", "fno", "oracle")
+    models = ("pimrl", "pimrl_nomp", "percnn", "convlstm", "fno", "crop", "oracle")
     table = results.tuning_table(results.tuning_rows("kdv", "quick", models))
     assert (
         "| fno | training failed: non-finite loss or parameters in stage 2 (macro) at step 6 of "
@@ -179,6 +181,10 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     assert (
         "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | = default | default: finite (0.26, 0.27) "
         "| default | default |" in table
+    )
+    assert (
+        "| crop | 0.5 / 5 | diverged at step 7 | = default | = default | default: seed 1 diverged "
+        "at step 8 | default (none passes) | default |" in table
     )
     # pimrl_nomp evaluates pimrl's parameters: its row says whose choice it uses.
     assert (

@@ -360,13 +360,15 @@ def tuning_table(rows: list[dict]) -> str | None:
 def protocol_choice(row: dict) -> tuple[str, str]:
     """(the seed-check cell, the protocol's choice) of one tuning row: the candidates in order of
     seed-0 validation RMSE, the first that stays finite on validation for every checked seed; a
-    candidate whose seeds were not all run yet is named "(unchecked)"."""
+    candidate whose seeds were not all run yet is named "(unchecked)". Where every candidate
+    finite on seed 0 fails the check, the lowest seed-0 RMSE stays the choice ("none passes")."""
     own = [c for c in CANDIDATES if c not in row.get("same", {})]
     ranked = sorted(own, key=lambda c: _val_score(row["results"][c]))  # ties go to the first
     notes, choice = [], "–"
     for c in ranked:
         if not np.isfinite(_val_score(row["results"][c])):
             break
+        choice = f"{ranked[0]} (none passes)"
         checks = row.get("checks", {}).get(c) or [None] * len(CHECK_SEEDS)
         if any(r is None for r in checks):
             choice = f"{c} (unchecked)"
