@@ -666,8 +666,9 @@ for the models without a micro module) on seed 0 and keeps the one with the lowe
 RMSE that also stays finite on validation when trained with seeds 1 and 2 (the seed check; the
 lowest seed-0 RMSE stays where none does), never a look at the test split. A fourth
 candidate, `micro_rollout` (the long pretraining, then PIMRL's micro module trained alone over
-macro windows as PeRCNN is, then the joint stage with it frozen), is PIMRL's alone: for PeRCNN it is the long-pretraining run, for the others
-their default, so PIMRL has one candidate more than PeRCNN and two more than ConvLSTM, FNO and
+macro windows as PeRCNN is, then the joint stage with it frozen), is PIMRL's alone: for PeRCNN
+it is the long-pretraining run, for the others their default, so PIMRL has one candidate more
+than PeRCNN and two more than ConvLSTM, FNO and
 CROP.
 """
 
