@@ -166,30 +166,34 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     table = results.tuning_table(results.tuning_rows("kdv", "quick", models))
     assert (
         "| fno | training failed: non-finite loss or parameters in stage 2 (macro) at step 6 of "
-        "1000 | not run | = default | = default | not run | – | default |" in table
+        "1000 | not run | = default | = default | not run | not run | – | default |" in table
     )
     # The lowest seed-0 RMSE (long_rollout) diverges on seed 2: the next one that stays finite.
     assert (
-        "| pimrl | 0.3 / 5 | 0.1 / 5 | 0.2 / 5 | 0.12 / 5 | long_rollout: seed 2 diverged at "
+        "| pimrl | 0.3 / 5 | 0.1 / 5 | 0.2 / 5 | 0.12 / 5 | not run | "
+        "long_rollout: seed 2 diverged at "
         "step 9; micro_rollout: finite (0.13, 0.14) | micro_rollout | long_rollout |" in table
     )
     # micro_rollout sets nothing more that PeRCNN reads than long_pretraining: the same run.
     assert (
         "| percnn | 0.2 / 5 | diverged at step 7 | 0.15 / 5 | = long_pretraining | not run | "
+        "not run | "
         "long_pretraining (unchecked) | long_pretraining |" in table
     )
     assert (
-        "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | = default | default: finite (0.26, 0.27) "
+        "| convlstm | 0.25 / 5 | 0.4 / 5 | = default | = default | not run | "
+        "default: finite (0.26, 0.27) "
         "| default | default |" in table
     )
     assert (
-        "| crop | 0.5 / 5 | diverged at step 7 | = default | = default | default: seed 1 diverged "
+        "| crop | 0.5 / 5 | diverged at step 7 | = default | = default | not run | "
+        "default: seed 1 diverged "
         "at step 8 | default (none passes) | default |" in table
     )
     # pimrl_nomp evaluates pimrl's parameters: its row says whose choice it uses.
     assert (
-        "| pimrl_nomp | not run | not run | not run | not run | – | – | long_rollout (pimrl's) |"
-        in table
+        "| pimrl_nomp | not run | not run | not run | not run | not run | – | – | "
+        "long_rollout (pimrl's) |" in table
     )
     assert "oracle" not in table  # references have nothing to tune
     adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "convlstm", "fno"))

@@ -110,8 +110,8 @@ def test_each_candidate_pins_every_field_any_candidate_sets():
             for f in tuning.candidate_flags(recorded, candidate)
         )
 
-    default, rollout, pretraining, micro_rollout = (flags(c) for c in tuning.CANDIDATES)
-    assert set(default) == set(rollout) == set(pretraining) == set(micro_rollout)
+    default, rollout, pretraining, micro_rollout, unroll = (flags(c) for c in tuning.CANDIDATES)
+    assert set(default) == set(rollout) == set(pretraining) == set(micro_rollout) == set(unroll)
     assert default["train.micro_steps"] == str(plain.train.micro_steps)
     assert default["model.micro.init_scale"] == str(plain.model.micro.init_scale)
     assert pretraining["train.micro_steps"] == str(4 * plain.train.micro_steps)
@@ -129,6 +129,14 @@ def test_each_candidate_pins_every_field_any_candidate_sets():
         micro_rollout["train.freeze_micro"] == "True" and default["train.freeze_micro"] == "False"
     )
     assert default["train.micro_rollout_steps"] == "0"
+    # long_unroll: long_rollout twice as far (window, its curriculum and the stage-2 steps
+    # doubled); every other candidate keeps the experiment's window and steps.
+    assert unroll["train.window"] == str(2 * window)
+    assert unroll["train.curriculum"] == f"(1,2,{window},{2 * window})"
+    assert unroll["train.steps"] == str(2 * plain.train.steps)
+    assert unroll["train.lr"] == rollout["train.lr"]
+    assert unroll["train.micro_steps"] == rollout["train.micro_steps"]
+    assert {rollout["train.window"], micro_rollout["train.window"]} == {str(window)}
 
 
 def test_the_recorded_candidate_is_read_back_and_applies_only_where_it_changes_something():
