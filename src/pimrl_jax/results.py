@@ -152,19 +152,7 @@ def tune_system(exp: str, profile: str, models, candidates=CANDIDATES) -> float:
         trained = [m for m in models if m not in LEARNED or applies(m, candidate, config)]
         if not any(m in LEARNED for m in trained):
             continue
-        cmd = [
-            sys.executable,
-            "-m",
-            "pimrl_jax.compare",
-            f"--config=experiments/{exp}.py:{profile}",
-            f"--workdir={tune_root(exp, profile, candidate)}",
-            f"--models={','.join(trained)}",
-            f"--config.seed={TUNING_SEED}",
-            "--config.eval.split=val",
-            *candidate_flags(config, candidate),
-        ]
-        print(f"\n##### tuning {exp} {profile}, {candidate}: {' '.join(cmd[2:])}", flush=True)
-        subprocess.run(cmd, check=False)
+        _validation_run(exp, profile, candidate, trained, TUNING_SEED, config, "tuning")
     seconds = time.perf_counter() - t0
     add_time(f"runs/tune/{exp}-{profile}/tune_time.json", seconds)
     return seconds
@@ -182,10 +170,8 @@ def check_seeds(exp: str, profile: str, models, seeds=CHECK_SEEDS) -> dict[str, 
         model = row["model"]
         if model in PARAMS_FROM:  # evaluates another model's parameters: not its own choice
             continue
-        own = [c for c in CANDIDATES if c not in row["same"]]
-        ranked = sorted(own, key=lambda c: _val_score(row["results"][c]))  # stable: ties first
         passed[model] = None
-        for candidate in ranked:
+        for candidate in _ranked(row):
             if not np.isfinite(_val_score(row["results"][candidate])):
                 break
             for seed in seeds:
@@ -210,9 +196,8 @@ def _seed_run(exp: str, profile: str, model: str, candidate: str, seed: int) -> 
 
     if _seed_result(exp, profile, model, candidate, seed):
         return
-    root = tune_root(exp, profile, candidate, seed)
-    target = os.path.join(root, model)
-    tuned = read_json(os.path.join(tune_root(exp, profile, candidate), model, "results_val.json"))
+    target = os.path.join(tune_root(exp, profile, candidate, seed), model)
+    tuned = _seed_result(exp, profile, model, candidate, TUNING_SEED)
     # The seed-0 run's settings on `seed`; `tuned` records the choices made when a run was made.
     wanted = {k: v for k, v in tuned["config"].items() if k not in ("eval", "tuned")}
     wanted["seed"] = seed
@@ -226,18 +211,24 @@ def _seed_run(exp: str, profile: str, model: str, candidate: str, seed: int) -> 
         ignore = shutil.ignore_patterns("results*.json", "figures*", "compare.log")
         shutil.copytree(source, target, ignore=ignore)
         print(f"##### {exp} {model}: seed {seed} of {candidate!r} is the results run", flush=True)
+    _validation_run(exp, profile, candidate, [model], seed, _config(exp, profile), "seed check")
+
+
+def _validation_run(exp, profile, candidate: str, models, seed: int, config, what: str) -> None:
+    """`compare` of `models` with `candidate`'s settings pinned, on training seed `seed`, scored
+    on the validation split, in the candidate's tuning directory of that seed."""
     cmd = [
         sys.executable,
         "-m",
         "pimrl_jax.compare",
         f"--config=experiments/{exp}.py:{profile}",
-        f"--workdir={root}",
-        f"--models={model}",
+        f"--workdir={tune_root(exp, profile, candidate, seed)}",
+        f"--models={','.join(models)}",
         f"--config.seed={seed}",
         "--config.eval.split=val",
-        *candidate_flags(_config(exp, profile), candidate),
+        *candidate_flags(config, candidate),
     ]
-    print(f"\n##### seed check {exp} {profile}, {candidate}: {' '.join(cmd[2:])}", flush=True)
+    print(f"\n##### {what} {exp} {profile}, {candidate}: {' '.join(cmd[2:])}", flush=True)
     subprocess.run(cmd, check=False)
 
 
@@ -289,10 +280,7 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
             continue
         # A candidate that sets what the model reads as an earlier one does is that one's run.
         own = {c: equivalent(model, c, config) for c in CANDIDATES}
-        results = {
-            c: read_json(os.path.join(tune_root(exp, profile, own[c]), model, "results_val.json"))
-            for c in CANDIDATES
-        }
+        results = {c: _seed_result(exp, profile, model, own[c], TUNING_SEED) for c in CANDIDATES}
         failures = {
             c: training_failure(os.path.join(tune_root(exp, profile, own[c]), model))
             for c in CANDIDATES
@@ -357,13 +345,19 @@ def tuning_table(rows: list[dict]) -> str | None:
     return "\n".join(lines)
 
 
+def _ranked(row: dict) -> list[str]:
+    """A tuning row's own candidates (not another's run) in order of seed-0 validation RMSE; ties
+    and runs not made keep `CANDIDATES` order (a diverged or missing run ranks last)."""
+    own = [c for c in CANDIDATES if c not in row.get("same", {})]
+    return sorted(own, key=lambda c: _val_score(row["results"][c]))
+
+
 def protocol_choice(row: dict) -> tuple[str, str]:
     """(the seed-check cell, the protocol's choice) of one tuning row: the candidates in order of
     seed-0 validation RMSE, the first that stays finite on validation for every checked seed; a
     candidate whose seeds were not all run yet is named "(unchecked)". Where every candidate
     finite on seed 0 fails the check, the lowest seed-0 RMSE stays the choice ("none passes")."""
-    own = [c for c in CANDIDATES if c not in row.get("same", {})]
-    ranked = sorted(own, key=lambda c: _val_score(row["results"][c]))  # ties go to the first
+    ranked = _ranked(row)
     notes, choice = [], "–"
     for c in ranked:
         if not np.isfinite(_val_score(row["results"][c])):
