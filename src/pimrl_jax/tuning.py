@@ -82,7 +82,7 @@ def long_rollout(config: ml_collections.ConfigDict) -> dict:
     PeRCNN's 0.02 nearly kills)."""
     return {
         "train": {
-            "curriculum": _growing_windows(config),
+            "curriculum": _growing_windows(int(config.train.window)),
             "lr": 3e-3,
             "lr_decay_every": 1000,
             "micro_steps": 4 * int(config.train.micro_steps),
@@ -115,7 +115,7 @@ def micro_rollout(config: ml_collections.ConfigDict) -> dict:
     settings = long_pretraining(config)
     settings["train"].update(
         micro_rollout_steps=int(config.train.steps),
-        micro_rollout_curriculum=_growing_windows(config),
+        micro_rollout_curriculum=_growing_windows(int(config.train.window)),
         freeze_micro=True,
     )
     return settings
@@ -134,15 +134,13 @@ def long_unroll(config: ml_collections.ConfigDict) -> dict:
     settings["train"].update(
         window=window,
         steps=2 * int(config.train.steps),
-        curriculum=_growing_windows(config, window),
+        curriculum=_growing_windows(window),
     )
     return settings
 
 
-def _growing_windows(config: ml_collections.ConfigDict, window: int | None = None):
-    """The unroll curriculum of the long recipes: 1 → 2 → window/2 → window macro steps
-    (`window`: the experiment's training window unless given)."""
-    window = int(config.train.window) if window is None else int(window)
+def _growing_windows(window: int) -> tuple[int, ...]:
+    """The unroll curriculum of the long recipes: 1 → 2 → window/2 → window macro steps."""
     return tuple(sorted({1, min(2, window), max(1, window // 2), window}))
 
 
