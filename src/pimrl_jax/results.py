@@ -662,8 +662,9 @@ lowest seed-0 RMSE stays where none does), never a look at the test split. A fou
 candidate, `micro_rollout` (the long pretraining, then PIMRL's micro module trained alone over
 macro windows as PeRCNN is, then the joint stage with it frozen), is PIMRL's alone: for PeRCNN
 it is the long-pretraining run, for the others their default, so PIMRL has one candidate more
-than PeRCNN and two more than ConvLSTM, FNO and
-CROP.
+than PeRCNN and two more than ConvLSTM, FNO and CROP. A fifth, `long_unroll` (`long_rollout`
+unrolled twice as far), is read by every model; where it has not run the tuning table says "not
+run", and a choice from it is recorded only once every model of the system has run it.
 """
 
 
