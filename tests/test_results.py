@@ -271,3 +271,21 @@ def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monk
     assert [c[c.index("--config.seed=1")] for c in calls[:1]] == ["--config.seed=1"]
     assert all("--config.eval.split=val" in c and "--models=pimrl" in c for c in calls)
     assert "--config.train.lr=0.003" in calls[1]  # the candidate's settings, pinned
+
+
+def test_wall_time_counts_overlapping_invocations_once(tmp_path):
+    """Two seeds run as concurrent invocations cover one stretch of wall time, not two; a record
+    from before intervals were kept stays part of the total."""
+    path = str(tmp_path / "time.json")
+    with open(path, "w") as f:
+        json.dump({"seconds": 100.0, "invocations": 1}, f)  # the old format: a running sum
+    results.add_time(path, 60.0, end=1060.0)  # [1000, 1060]
+    results.add_time(path, 50.0, end=1050.0)  # [1000, 1050], inside the first
+    results.add_time(path, 30.0, end=1080.0)  # [1050, 1080], overlaps it by 10
+    results.add_time(path, 5.0, end=2005.0)  # [2000, 2005], apart
+    spent = results.read_json(path)
+    assert spent["invocations"] == 5
+    assert spent["seconds"] == pytest.approx(100.0 + 80.0 + 5.0)
+    # A plain sweep over the seconds the intervals cover gives the same union.
+    covered = {t for start, end in spent["intervals"] for t in range(int(start), int(end))}
+    assert results.union_length(spent["intervals"]) == pytest.approx(len(covered))

@@ -12,7 +12,8 @@ config, and an interrupted training resumes from its checkpoint, so the whole th
 pieces across sessions (in the background, with a log). A trained run whose settings no longer
 match (a tuned choice recorded after it ran) is moved to `runs/<exp>-<profile>/stale/` and
 trained again. The wall time spent on a system is
-summed across invocations in `runs/<exp>-<profile>/results_time.json`.
+recorded per invocation in `runs/<exp>-<profile>/results_time.json` and summed over the time
+they covered (invocations that overlapped count once).
 
 Then it rewrites `docs/results.md` from what `runs/` holds: per system, mean ± std over the
 seeds (population std) of RMSE, MAE and HCT (per field, the headline; pooled and worst field
@@ -26,6 +27,7 @@ README's headline table (between `<!-- headline -->` markers) is rewritten the s
 from __future__ import annotations
 
 import argparse
+import fcntl
 import importlib
 import json
 import os
@@ -232,13 +234,39 @@ def _validation_run(exp, profile, candidate: str, models, seed: int, config, wha
     subprocess.run(cmd, check=False)
 
 
-def add_time(path: str, seconds: float) -> None:
-    """Add one invocation's wall seconds to the running total in `path`."""
-    spent = read_json(path) or {"seconds": 0.0, "invocations": 0}
-    spent = {"seconds": spent["seconds"] + seconds, "invocations": spent["invocations"] + 1}
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(spent, f)
+def add_time(path: str, seconds: float, end: float | None = None) -> None:
+    """Record one invocation's wall time, the interval [end − seconds, end] (epoch seconds, `end`
+    now by default), in `path`. Its `seconds` is the length of the union of the recorded
+    intervals, so invocations that ran at the same time (one per seed, say) are not counted
+    twice, plus `earlier_seconds`, what a record written before intervals were kept held."""
+    end = time.time() if end is None else end
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent invocations: one update at a time
+        spent = read_json(path) or {}
+        earlier = spent.get(
+            "earlier_seconds", 0.0 if "intervals" in spent else spent.get("seconds", 0.0)
+        )
+        intervals = spent.get("intervals", []) + [[end - seconds, end]]
+        record = {
+            "seconds": earlier + union_length(intervals),
+            "invocations": spent.get("invocations", 0) + 1,
+            "earlier_seconds": earlier,
+            "intervals": intervals,
+        }
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.replace(path + ".tmp", path)
+
+
+def union_length(intervals) -> float:
+    """The total length covered by [start, end] intervals, overlaps counted once."""
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def _without_eval(config: dict) -> dict:

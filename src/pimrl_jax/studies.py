@@ -27,7 +27,8 @@ use `runs/<exp>-<profile>/seed<s>/`), so everything resumes: a run whose `result
 the same config is reused, an interrupted training resumes from its checkpoint. Nothing is chosen
 on the test split; the studies make no choices (every point uses the profile's defaults).
 Results are mean ± std over the seeds (population std); the wall time per study and system is
-summed across invocations in `runs/studies/<study>/<exp>-<profile>/time.json`.
+summed across invocations in `runs/studies/<study>/<exp>-<profile>/time.json` (invocations that
+overlapped, e.g. one per seed, count once).
 """
 
 from __future__ import annotations
