@@ -11,9 +11,9 @@ Everything is resumable: compare skips a (model, seed) whose `results.json` hold
 config, and an interrupted training resumes from its checkpoint, so the whole thing can run in
 pieces across sessions (in the background, with a log). A trained run whose settings no longer
 match (a tuned choice recorded after it ran) is moved to `runs/<exp>-<profile>/stale/` and
-trained again. The wall time spent on a system is
-recorded per invocation in `runs/<exp>-<profile>/results_time.json` and summed over the time
-they covered (invocations that overlapped count once).
+trained again. The wall time spent on a system is recorded per invocation in
+`runs/<exp>-<profile>/results_time.json` and summed over the time they covered (invocations
+that overlapped count once).
 
 Then it rewrites `docs/results.md` from what `runs/` holds: per system, mean ± std over the
 seeds (population std) of RMSE, MAE and HCT (per field, the headline; pooled and worst field
@@ -244,9 +244,7 @@ def add_time(path: str, seconds: float, end: float | None = None) -> None:
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent invocations: one update at a time
         spent = read_json(path) or {}
-        earlier = spent.get(
-            "earlier_seconds", 0.0 if "intervals" in spent else spent.get("seconds", 0.0)
-        )
+        earlier = spent["earlier_seconds"] if "intervals" in spent else spent.get("seconds", 0.0)
         intervals = spent.get("intervals", []) + [[end - seconds, end]]
         record = {
             "seconds": earlier + union_length(intervals),
