@@ -166,6 +166,7 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     assert "| model | 0 % | 5 % |" in body
     assert f"| pimrl | {0.105:.4g} ± {0.005:.4g} | {0.205:.4g} ± {0.005:.4g} |" in body
     assert "| percnn | 1.5 ± 0.5 | 1.5 ± 0.5 |" in body  # HCT table
+    assert "earlier recipe" not in body
     assert os.path.exists("docs/figures/studies-noise-kdv-smoke.png")
     # A hand-written reading of the numbers follows the tables.
     os.makedirs("docs/results-notes")
@@ -178,6 +179,10 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     stale = studies.point_config("kdv", "smoke", points[1], 1)
     stale.train.steps = 99
     _fake(points[1].root, 1, "percnn", 0.4, 1.0, stale)
+    # Until it is, the section names it as made with an earlier recipe.
+    marked = studies.section("noise", "kdv", "smoke", seeds, points)
+    assert "**Made with an earlier recipe**" in marked
+    assert "rerunning it retrains them): percnn seed 1 at 5 %." in marked
     ran = []
     monkeypatch.setattr(studies, "_run", lambda cmd: ran.append(cmd) or 0)
     studies.run_study("noise", "kdv", "smoke", seeds, points)

@@ -419,10 +419,45 @@ def notes_path(study: str, exp: str, profile: str) -> str:
     return f"docs/results-notes/{study}-{exp}-{profile}.md"
 
 
+def stale_runs(exp: str, profile: str, points, seeds) -> list[tuple[Point, int, str]]:
+    """(point, seed, model) of the runs the section would show that were made with another
+    config than the study's command makes today (e.g. before a model's tuned recipe changed)."""
+    return [
+        (point, seed, m)
+        for point in points
+        for seed in seeds
+        for m in missing_models(exp, profile, point, seed)
+        if os.path.exists(os.path.join(point.root, f"seed{seed}", m, "results.json"))
+    ]
+
+
+def _stale_line(exp, profile, seeds, points) -> str | None:
+    stale = stale_runs(exp, profile, points, seeds)
+    if not stale:
+        return None
+    parts = []
+    for m in dict.fromkeys(m for _, _, m in stale):
+        runs = [(p, s) for p, s, name in stale if name == m]
+        if len(runs) == len(points) * len(seeds):
+            parts.append(f"every {m} run ({len(runs)})")
+        else:
+            where = ", ".join(f"seed {s}" + (f" at {p.label}" if p.label else "") for p, s in runs)
+            parts.append(f"{m} {where}")
+    return (
+        "**Made with an earlier recipe** (their config is not what the command above makes "
+        "now, so their numbers are not the current models'; rerunning it retrains them): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def section(study, exp, profile, seeds, points) -> str | None:
     """The markdown block of `study` on `exp` from what `runs/` holds (and its notes), or None
-    if nothing."""
+    if nothing; runs made with another config than today's are named (`stale_runs`)."""
     block = _tables(study, exp, profile, seeds, points)
+    stale = _stale_line(exp, profile, seeds, points) if block is not None else None
+    if stale:
+        block += "\n\n" + stale
     notes = notes_path(study, exp, profile)
     if block is not None and os.path.exists(notes):
         block += "\n\n" + open(notes).read().strip()
