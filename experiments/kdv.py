@@ -115,9 +115,10 @@ _TRAIN = {
 # 0.124, 0.188, 0.397; long_pretraining is their default run).
 _TUNED = {
     "quick": {
-        "pimrl": "long_pretraining",
-        "convlstm": "long_rollout",
-        "fno": "long_rollout",
+        "pimrl": "long_unroll",
+        "percnn": "long_unroll",
+        "convlstm": "long_unroll",
+        "fno": "long_unroll",
         "crop": "long_rollout",
     }
 }
