@@ -209,6 +209,20 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     assert "| 2 | 3 | 0.1 | 16 | 23 | 0.2 ± 0 | diverged | 1 ± 0 | 1 ± 0 |" in body
     assert "| 4 | 2 (profile) | 0.2 | 8 | 21 | 0.4 ± 0 | 0.4 ± 0 |" in body
     assert os.path.exists("docs/figures/studies-kn-kdv-smoke.png")
+    assert "earlier recipe" not in body
+    # pimrl trained with another learning rate everywhere but the profile's own point (the
+    # make results run), percnn at one point: named in one line, grouped where every seed is.
+    for p in kn:
+        if not p.shared:
+            earlier = studies.point_config("kdv", "smoke", p, 0)
+            earlier.train.lr = 0.5
+            _fake(p.root, 0, "pimrl", 0.1, 1.0, earlier)
+    _fake(kn[0].root, 0, "percnn", 0.1, 1.0, earlier)
+    marked = studies.section("kn", "kdv", "smoke", (0,), kn)
+    assert (
+        "rerunning it retrains them): pimrl, every seed, at every point but the profile's own; "
+        f"percnn, every seed, at {kn[0].label}." in marked
+    )
 
     # The document: this block written, the others "not run yet" with their command.
     studies.write({("kn", "kdv"): body}, "smoke", doc="docs/studies.md")

@@ -435,18 +435,27 @@ def _stale_line(exp, profile, seeds, points) -> str | None:
     stale = stale_runs(exp, profile, points, seeds)
     if not stale:
         return None
-    parts = []
+    own = [p for p in points if not p.shared]
+    groups: dict[tuple, list[str]] = {}  # the points where every seed is stale -> models
+    partial = []
     for m in dict.fromkeys(m for _, _, m in stale):
-        runs = [(p, s) for p, s, name in stale if name == m]
-        if len(runs) == len(points) * len(seeds):
-            parts.append(f"every {m} run ({len(runs)})")
+        every = tuple(p for p in points if all((p, s, m) in stale for s in seeds))
+        if every:
+            groups.setdefault(every, []).append(m)
+        partial += [f"{m} seed {s} at {p.label}" for p, s, n in stale if n == m and p not in every]
+    parts = []
+    for where, models in groups.items():
+        if len(where) == len(points):
+            at = "every point"
+        elif list(where) == own and len(own) > 1:
+            at = "every point but the profile's own"
         else:
-            where = ", ".join(f"seed {s}" + (f" at {p.label}" if p.label else "") for p, s in runs)
-            parts.append(f"{m} {where}")
+            at = " · ".join(p.label or "the profile" for p in where)
+        parts.append(f"{', '.join(models)}, every seed, at {at}")
     return (
         "**Made with an earlier recipe** (their config is not what the command above makes "
         "now, so their numbers are not the current models'; rerunning it retrains them): "
-        + "; ".join(parts)
+        + "; ".join(parts + partial)
         + "."
     )
 
