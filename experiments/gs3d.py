@@ -124,9 +124,9 @@ _MACRO = {"paper": dict(features=(8, 32, 64), lstm_features=64)}
 _TUNED = {
     "quick": {
         "pimrl": "micro_rollout",
-        "percnn": "long_rollout",
-        "convlstm": "default",
-        "fno": "default",
+        "percnn": "long_unroll",
+        "convlstm": "long_unroll",
+        "fno": "long_unroll",
         "crop": "default",
     }
 }
