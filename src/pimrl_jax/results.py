@@ -679,7 +679,10 @@ HCT is per field (each field's Pearson correlation over space, averaged over the
 §6); the pooled (channels × space) and worst-field variants are beside it. ρ(J) is the spectral
 radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
 (`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves
-the test data's per-field range ± 10 %, per seed. Tuning (docs/profiles.md, "Tuning protocol"):
+the test data's per-field range ± 10 %, per seed. A run is "diverged" where a frame holds
+NaN/Inf or its max-abs exceeds `eval.divergence_factor` (10⁶) × the test data's, a sanity bound
+only: a rollout that blows up less than that keeps its (large) RMSE in the mean — an RMSE far
+above persistence's with an early "left data range" step is such a run. Tuning (docs/profiles.md, "Tuning protocol"):
 every learned model is trained once per candidate of `pimrl_jax.tuning` (the experiment's
 defaults, the long-rollout recipe, and its long micro pretraining alone, which is the default run
 for the models without a micro module) on seed 0 and keeps the one with the lower validation
