@@ -166,7 +166,7 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     assert "| model | 0 % | 5 % |" in body
     assert f"| pimrl | {0.105:.4g} ± {0.005:.4g} | {0.205:.4g} ± {0.005:.4g} |" in body
     assert "| percnn | 1.5 ± 0.5 | 1.5 ± 0.5 |" in body  # HCT table
-    assert "earlier recipe" not in body
+    assert "earlier config" not in body
     assert os.path.exists("docs/figures/studies-noise-kdv-smoke.png")
     # A hand-written reading of the numbers follows the tables.
     os.makedirs("docs/results-notes")
@@ -181,8 +181,8 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     _fake(points[1].root, 1, "percnn", 0.4, 1.0, stale)
     # Until it is, the section names it as made with an earlier recipe.
     marked = studies.section("noise", "kdv", "smoke", seeds, points)
-    assert "**Made with an earlier recipe**" in marked
-    assert "rerunning it retrains them): percnn seed 1 at 5 %." in marked
+    assert "**Made with an earlier config**" in marked
+    assert "redoes them): percnn seed 1 at 5 %." in marked
     ran = []
     monkeypatch.setattr(studies, "_run", lambda cmd: ran.append(cmd) or 0)
     studies.run_study("noise", "kdv", "smoke", seeds, points)
@@ -209,7 +209,7 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     assert "| 2 | 3 | 0.1 | 16 | 23 | 0.2 ± 0 | diverged | 1 ± 0 | 1 ± 0 |" in body
     assert "| 4 | 2 (profile) | 0.2 | 8 | 21 | 0.4 ± 0 | 0.4 ± 0 |" in body
     assert os.path.exists("docs/figures/studies-kn-kdv-smoke.png")
-    assert "earlier recipe" not in body
+    assert "earlier config" not in body
     # pimrl trained with another learning rate everywhere but the profile's own point (the
     # make results run), percnn at one point: named in one line, grouped where every seed is.
     for p in kn:
@@ -220,7 +220,7 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     _fake(kn[0].root, 0, "percnn", 0.1, 1.0, earlier)
     marked = studies.section("kn", "kdv", "smoke", (0,), kn)
     assert (
-        "rerunning it retrains them): pimrl, every seed, at every point but the profile's own; "
+        "redoes them): pimrl, every seed, at every point but the profile's own; "
         f"percnn, every seed, at {kn[0].label}." in marked
     )
 

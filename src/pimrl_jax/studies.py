@@ -453,10 +453,9 @@ def _stale_line(exp, profile, seeds, points) -> str | None:
             at = " · ".join(p.label or "the profile" for p in where)
         parts.append(f"{', '.join(models)}, every seed, at {at}")
     return (
-        "**Made with an earlier recipe** (their config is not what the command above makes "
-        "now, so their numbers are not the current models'; rerunning it retrains them): "
-        + "; ".join(parts + partial)
-        + "."
+        "**Made with an earlier config** (a tuned recipe or another setting changed since they "
+        "ran, so their numbers are not the current models'; rerunning the command above redoes "
+        "them): " + "; ".join(parts + partial) + "."
     )
 
 
