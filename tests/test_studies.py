@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from experiments import gs2d, kdv
-from pimrl_jax import compare, studies
+from pimrl_jax import compare, studies, tuning
 from pimrl_jax import data as data_lib
 from pimrl_jax import train as train_lib
 from solvers.burst import burst_starts
@@ -179,7 +179,10 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     stale = studies.point_config("kdv", "smoke", points[1], 1)
     stale.train.steps = 99
     _fake(points[1].root, 1, "percnn", 0.4, 1.0, stale)
-    # Until it is, the section names it as made with an earlier recipe.
+    trained = pathlib.Path(points[1].root) / "seed1" / "percnn"
+    flat = tuning.flatten(compare.model_config(stale, "percnn"))
+    (trained / "config.json").write_text(json.dumps(flat))  # what the trainer stores
+    # Until it is, the section names it as made with an earlier config.
     marked = studies.section("noise", "kdv", "smoke", seeds, points)
     assert "**Made with an earlier config**" in marked
     assert "redoes them): percnn seed 1 at 5 %." in marked
@@ -190,6 +193,11 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     assert "--models=percnn" in ran[1] and "--config.seed=1" in ran[1]
     assert "--config.train.observation_noise=0.05" in ran[1]
     assert "--workdir=runs/studies/noise/kdv-smoke/noise5/seed1" in ran[1]
+    # The earlier run was set aside (kept, not deleted), so the new one trains instead of
+    # being refused for its stored config.
+    assert not trained.exists()
+    (kept,) = (pathlib.Path(points[1].root) / "stale").glob("seed1-percnn-*")
+    assert json.loads((kept / "config.json").read_text())["train.steps"] == 99
 
     kn = studies.plan("kn", "kdv", "smoke", ks=(2, 4), Ns=(2, 3))
     for p in kn:

@@ -109,33 +109,43 @@ def set_aside_stale_runs(exp: str, profile: str, seeds, models) -> list[str]:
     model's tuned choice was recorded after it ran) to `<run root>/stale/`, so it is trained
     again instead of refused; nothing is deleted. Returns the new paths."""
     from pimrl_jax import compare
-    from pimrl_jax import train as train_lib
 
     config, moved = _config(exp, profile), []
     for seed in seeds:
+        with config.unlocked():
+            config.seed = seed
         for model in models:
             run = os.path.join(run_root(exp, profile), f"seed{seed}", model)
-            stored = read_json(os.path.join(run, "config.json"))
-            if model not in LEARNED or PARAMS_FROM.get(model, model) != model or not stored:
-                continue
-            with config.unlocked():
-                config.seed = seed
-            wanted = flatten(compare.model_config(config, model))
-            changed = train_lib.config_differences(stored, wanted)
-            if not changed:
-                continue
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            target = os.path.join(run_root(exp, profile), "stale", f"seed{seed}-{model}-{stamp}")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            shutil.move(run, target)
-            moved.append(target)
-            print(
-                f"##### {exp} {model} seed {seed}: trained with other settings "
-                f"({', '.join(changed[:4])}{', …' if len(changed) > 4 else ''}); moved to "
-                f"{target}, training it again",
-                flush=True,
-            )
+            target = set_aside_if_stale(run, flatten(compare.model_config(config, model)))
+            moved += [target] if target else []
     return moved
+
+
+def set_aside_if_stale(run: str, wanted: dict) -> str | None:
+    """If `run` (`<root>/seed<s>/<model>`) holds a training run of a learned model whose stored
+    config differs from `wanted` (flat) in a field that changes training, move it to
+    `<root>/stale/seed<s>-<model>-<time>` and return that path: it is trained again instead of
+    refused, and nothing is deleted. An interrupted run with the same config stays (it resumes)."""
+    from pimrl_jax import train as train_lib
+
+    model, seed_dir = os.path.basename(run), os.path.dirname(run)
+    stored = read_json(os.path.join(run, "config.json"))
+    if model not in LEARNED or PARAMS_FROM.get(model, model) != model or not stored:
+        return None
+    changed = train_lib.config_differences(stored, wanted)
+    if not changed:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{os.path.basename(seed_dir)}-{model}-{stamp}"
+    target = os.path.join(os.path.dirname(seed_dir), "stale", name)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.move(run, target)
+    print(
+        f"##### {run}: trained with other settings ({', '.join(changed[:4])}"
+        f"{', …' if len(changed) > 4 else ''}); moved to {target}, training it again",
+        flush=True,
+    )
+    return target
 
 
 # ----------------------------------------------------------------------------- tuning
@@ -678,23 +688,22 @@ The profiles, their closure reports (quick and paper) and the reference rows are
 HCT is per field (each field's Pearson correlation over space, averaged over the fields; method.md
 §6); the pooled (channels × space) and worst-field variants are beside it. ρ(J) is the spectral
 radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
-(`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves
-the test data's per-field range ± 10 %, per seed. A run is "diverged" where a frame holds
-NaN/Inf or its max-abs exceeds `eval.divergence_factor` (10⁶) × the test data's, a sanity bound
-only: a rollout that blows up less than that keeps its (large) RMSE in the mean — an RMSE far
-above persistence's with an early "left data range" step is such a run. Tuning (docs/profiles.md, "Tuning protocol"):
-every learned model is trained once per candidate of `pimrl_jax.tuning` (the experiment's
-defaults, the long-rollout recipe, and its long micro pretraining alone, which is the default run
-for the models without a micro module) on seed 0 and keeps the one with the lower validation
-RMSE that also stays finite on validation when trained with seeds 1 and 2 (the seed check; the
-lowest seed-0 RMSE stays where none does), never a look at the test split. A fourth
-candidate, `micro_rollout` (the long pretraining, then PIMRL's micro module trained alone over
-macro windows as PeRCNN is, then the joint stage with it frozen), is PIMRL's alone: for PeRCNN
-it is the long-pretraining run, for the others their default, so PIMRL has one candidate more
-than PeRCNN and two more than ConvLSTM, FNO and CROP. A fifth, `long_unroll` (`long_rollout`
-unrolled twice as far), is read by every model; where it has not run the tuning table says "not
-run", and a choice from it is recorded only once every model of the system has run it.
-"""
+(`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves the
+test data's per-field range ± 10 %, per seed. A run is "diverged" where a frame holds NaN/Inf or its
+max-abs exceeds `eval.divergence_factor` (10⁶) × the test data's, a sanity bound only: a rollout
+that blows up less than that keeps its (large) RMSE in the mean — an RMSE far above persistence's
+with an early "left data range" step is such a run. Tuning (docs/profiles.md, "Tuning protocol"):
+every learned model is trained once per candidate of `pimrl_jax.tuning` (the experiment's defaults,
+the long-rollout recipe, and its long micro pretraining alone, which is the default run for the
+models without a micro module) on seed 0 and keeps the one with the lower validation RMSE that also
+stays finite on validation when trained with seeds 1 and 2 (the seed check; the lowest seed-0 RMSE
+stays where none does), never a look at the test split. A fourth candidate, `micro_rollout` (the
+long pretraining, then PIMRL's micro module trained alone over macro windows as PeRCNN is, then the
+joint stage with it frozen), is PIMRL's alone: for PeRCNN it is the long-pretraining run, for the
+others their default, so PIMRL has one candidate more than PeRCNN and two more than ConvLSTM, FNO
+and CROP. A fifth, `long_unroll` (`long_rollout` unrolled twice as far), is read by every model;
+where it has not run the tuning table says "not run", and a choice from it is recorded only once
+every model of the system has run it."""
 
 
 def _best_other(summaries: dict[str, dict], key: str, lower: bool) -> tuple[str, tuple] | None:

@@ -262,21 +262,25 @@ def point_config(exp: str, profile: str, point: Point, seed: int, extra=()):
     return config
 
 
+def wanted_configs(exp: str, profile: str, point: Point, seed: int, extra=()) -> dict[str, dict]:
+    """Per model of `point`, the JSON-ready config its run for `seed` is made with."""
+    from pimrl_jax import compare
+
+    config = point_config(exp, profile, point, seed, extra)
+    # What the command line sets wins over a model's tuned settings (`pimrl_jax.tuning`).
+    overridden = ["seed", *(key for key, _ in (*point.overrides, *extra))]
+    return {m: compare.model_config(config, m, overridden) for m in point.models}
+
+
 def missing_models(exp: str, profile: str, point: Point, seed: int, extra=()) -> list[str]:
     """The models of `point` whose `results.json` for `seed` is absent or holds another config."""
     from pimrl_jax import compare
 
-    config = point_config(exp, profile, point, seed, extra)
     seed_dir = os.path.join(point.root, f"seed{seed}")
-    # What the command line sets wins over a model's tuned settings (`pimrl_jax.tuning`).
-    overridden = ["seed", *(key for key, _ in (*point.overrides, *extra))]
     return [
         m
-        for m in point.models
-        if not compare.same_config(
-            (compare.read_results(seed_dir, m) or {}).get("config"),
-            compare.model_config(config, m, overridden),
-        )
+        for m, wanted in wanted_configs(exp, profile, point, seed, extra).items()
+        if not compare.same_config((compare.read_results(seed_dir, m) or {}).get("config"), wanted)
     ]
 
 
@@ -297,12 +301,15 @@ def run_point(exp, profile, point: Point, seeds, extra_cli=(), extra=(), made=No
         if not todo:
             print(f"##### {point.root}/seed{seed}: {', '.join(point.models)} done", flush=True)
             continue
+        seed_dir = os.path.join(point.root, f"seed{seed}")
+        wanted = wanted_configs(exp, profile, point, seed, extra)
+        for m in todo:  # a run made with an earlier config is set aside, not refused
+            results.set_aside_if_stale(os.path.join(seed_dir, m), results.flatten(wanted[m]))
         data_key = (config_arg, *data_over)
         if data_key not in made:
             if _run([sys.executable, "-m", "solvers", config_arg, *data_over]):
                 raise RuntimeError(f"making the data of {point.label or exp} failed (see above)")
             made.add(data_key)
-        seed_dir = os.path.join(point.root, f"seed{seed}")
         cmd = [sys.executable, "-m", "pimrl_jax.compare", config_arg, f"--workdir={seed_dir}"]
         cmd += [f"--models={','.join(todo)}", f"--config.seed={seed}"]
         _run(cmd + cli_overrides(point.overrides) + list(extra_cli))  # failures show as missing
