@@ -139,8 +139,11 @@ def test_killed_and_restarted_run_is_bitwise_equal_to_an_uninterrupted_one(
     assert "train.lr" in changed.stderr and "--allow_config_change" in changed.stderr
 
 
-def _process0_files(step_dir):
-    return sorted((step_dir / "state" / "ocdbt.process_0" / "d").iterdir())
+def _data_files(step_dir):
+    """Every OCDBT data file of a checkpoint step: the process's own (`ocdbt.process_0/d`) and,
+    where orbax has merged them after writing, the top-level `d` — which of them holds the live
+    array data varies from run to run, so damage goes to all of them."""
+    return sorted(p for p in (step_dir / "state").glob("**/d/*") if p.is_file())
 
 
 @pytest.mark.parametrize("damage", ["flipped bytes", "truncated file", "missing items"])
@@ -155,7 +158,7 @@ def test_damaged_checkpoints_are_set_aside_and_the_run_resumes_bitwise(
     shutil.copytree(straight, workdir)
     ckpt_dir = workdir / "checkpoints"
     if damage == "flipped bytes":  # what orbax restores silently as other numbers
-        for path in _process0_files(ckpt_dir / "12"):
+        for path in _data_files(ckpt_dir / "12"):
             size = path.stat().st_size
             with open(path, "r+b") as handle:
                 handle.seek(size // 2)
@@ -166,7 +169,7 @@ def test_damaged_checkpoints_are_set_aside_and_the_run_resumes_bitwise(
     elif damage == "truncated file":
         # Every data file: OCDBT may leave superseded, unreferenced nodes in a file of its own,
         # so truncating one chosen file (say the biggest) can miss the data entirely.
-        for path in _process0_files(ckpt_dir / "12"):
+        for path in _data_files(ckpt_dir / "12"):
             os.truncate(path, path.stat().st_size // 2)
         damaged, resumed, intact = [12], 8, "steps 6, 8"
     else:
