@@ -99,8 +99,8 @@ _TUNED = {
     "quick": {
         "pimrl": "default",
         "percnn": "default",
-        "convlstm": "long_rollout",
-        "fno": "long_rollout",
+        "convlstm": "long_unroll",
+        "fno": "long_unroll",
         "crop": "default",
     }
 }
