@@ -274,13 +274,17 @@ def wanted_configs(exp: str, profile: str, point: Point, seed: int, extra=()) ->
 
 def missing_models(exp: str, profile: str, point: Point, seed: int, extra=()) -> list[str]:
     """The models of `point` whose `results.json` for `seed` is absent or holds another config."""
+    seed_dir = os.path.join(point.root, f"seed{seed}")
+    return _missing(seed_dir, wanted_configs(exp, profile, point, seed, extra))
+
+
+def _missing(seed_dir: str, wanted: dict[str, dict]) -> list[str]:
     from pimrl_jax import compare
 
-    seed_dir = os.path.join(point.root, f"seed{seed}")
     return [
         m
-        for m, wanted in wanted_configs(exp, profile, point, seed, extra).items()
-        if not compare.same_config((compare.read_results(seed_dir, m) or {}).get("config"), wanted)
+        for m, config in wanted.items()
+        if not compare.same_config((compare.read_results(seed_dir, m) or {}).get("config"), config)
     ]
 
 
@@ -297,12 +301,12 @@ def run_point(exp, profile, point: Point, seeds, extra_cli=(), extra=(), made=No
     config_arg = f"--config=experiments/{exp}.py:{profile}"
     made = set() if made is None else made
     for seed in seeds:
-        todo = missing_models(exp, profile, point, seed, extra)
+        seed_dir = os.path.join(point.root, f"seed{seed}")
+        wanted = wanted_configs(exp, profile, point, seed, extra)
+        todo = _missing(seed_dir, wanted)
         if not todo:
             print(f"##### {point.root}/seed{seed}: {', '.join(point.models)} done", flush=True)
             continue
-        seed_dir = os.path.join(point.root, f"seed{seed}")
-        wanted = wanted_configs(exp, profile, point, seed, extra)
         for m in todo:  # a run made with an earlier config is set aside, not refused
             results.set_aside_if_stale(os.path.join(seed_dir, m), results.flatten(wanted[m]))
         data_key = (config_arg, *data_over)
