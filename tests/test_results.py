@@ -84,6 +84,47 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     assert readme.endswith("<!-- /headline -->\nrest\n")
 
 
+def test_a_fresh_runs_directory_keeps_the_rows_and_tuning_tables_it_cannot_recompute(
+    tmp_path, monkeypatch
+):
+    """On a machine whose runs/ lost some systems (or all tuning runs), make results of one
+    system must not blank the others' headline rows nor drop a tuning table it cannot remake."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("docs/figures")
+    tuning = (
+        "Tuning (validation split, seed 0; `make results EXP=kdv TUNE=1`): the protocol.\n\n"
+        "| model | default: val RMSE / HCT | choice |\n|---|---|---|\n"
+        "| pimrl | 0.1 / 25 | default |"
+    )
+    kdv_old = f"## 1D KdV, quick profile\n\n| table |\n\n{tuning}\n\nnotes of before"
+    with open("docs/results.md", "w") as f:
+        f.write(f"<!-- results:kdv -->\n{kdv_old}\n<!-- /results:kdv -->\n")
+    fn_row = "| 2D FitzHugh–Nagumo | 0.03 ± 0.005 | 0.017 (percnn) | 4 ± 0 | x | -85.8 % | 15.2 % |"
+    gs2d_row = "| 2D Gray–Scott (2 of 3 seeds) | 0.08 | z | z | z | z | 35 % | 70.8 % |"
+    header = "| system (quick) | PIMRL RMSE |\n|---|---|"
+    with open("README.md", "w") as f:
+        f.write(f"<!-- headline -->\n{header}\n{fn_row}\n{gs2d_row}\n<!-- /headline -->\n")
+    for seed in range(3):
+        _fake(tmp_path, "kdv", seed, "pimrl", 0.25, 25.0)
+    for _ in range(2):  # the second write finds the kept block and keeps it once
+        results.write("quick", (0, 1, 2), ("pimrl",))
+    doc = open("docs/results.md").read()
+    assert doc.count(results.KEPT_TUNING) == 1
+    assert f"{results.KEPT_TUNING}\n\n{tuning}" in doc
+    assert "| pimrl | 3/3 | 0.25 ± 0 |" in doc  # the section itself is recomputed
+    readme = open("README.md").read()
+    assert fn_row in readme and gs2d_row in readme  # no runs here: rows kept verbatim
+    assert "| 3D Gray–Scott | not run |" in readme
+    assert "| 1D KdV | 0.25 ± 0 |" in readme
+    # A tuning run of the system makes the table from runs/ again, without the note.
+    tuned = tmp_path / "runs" / "tune" / "kdv-quick" / "default" / "seed0" / "pimrl"
+    tuned.mkdir(parents=True)
+    (tuned / "results_val.json").write_text(json.dumps({"rmse": 0.3, "hct": 20.0}))
+    results.write("quick", (0, 1, 2), ("pimrl",))
+    doc = open("docs/results.md").read()
+    assert results.KEPT_TUNING not in doc and "0.3 / 20" in doc
+
+
 def test_mean_std_ignores_missing_and_non_finite():
     assert results.mean_std([1.0, None, float("nan"), 3.0]) == pytest.approx((2.0, 1.0))
     assert results.mean_std([None]) is None

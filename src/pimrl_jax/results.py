@@ -595,8 +595,10 @@ def closure_line(exp: str, profile: str) -> str:
     return f"Closure report of the dataset ({stored['split']} split): {closure.one_line(stored)}."
 
 
-def section(exp: str, profile: str, seeds, models) -> str | None:
-    """The markdown section of one system, or None if `runs/` holds nothing for it."""
+def section(exp: str, profile: str, seeds, models, old: str | None = None) -> str | None:
+    """The markdown section of one system, or None if `runs/` holds nothing for it. `old` is the
+    section as the doc held it: where `runs/tune/` holds nothing for the system (a fresh machine,
+    say), its tuning paragraph and table are kept from there, saying so."""
     runs = collect(exp, profile, seeds, models)
     if not any(r for rs in runs.values() for r in rs):
         return None
@@ -644,6 +646,8 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
             "",
             tuning,
         ]
+    elif old and (kept := _tuning_block(old)):
+        lines += ["", kept]
     notes = notes_path(exp, profile)
     if os.path.exists(notes):  # hand-written reading of these numbers, kept beside them
         lines += ["", open(notes).read().strip()]
@@ -658,6 +662,26 @@ def section(exp: str, profile: str, seeds, models) -> str | None:
             f"![{exp} {profile} comparison](figures/{exp}-{profile}-comparison.png)",
         ]
     return "\n".join(lines)
+
+
+KEPT_TUNING = (
+    "*Kept from an earlier `make results`: `runs/tune/` holds no tuning run of this system here, "
+    "so this tuning paragraph and table are the last ones computed from its runs.*"
+)
+
+
+def _tuning_block(body: str) -> str | None:
+    """The tuning paragraph and table of a section as written (with its kept-from note, if any)."""
+    match = re.search(
+        rf"(?:{re.escape(KEPT_TUNING)}\n\n)?"
+        r"Tuning \(validation split.*?\n\n(?:\|[^\n]*\|(?:\n|$))+",
+        body,
+        re.S,
+    )
+    if not match:
+        return None
+    block = match.group(0).rstrip("\n")
+    return block if block.startswith(KEPT_TUNING) else f"{KEPT_TUNING}\n\n{block}"
 
 
 def notes_path(exp: str, profile: str) -> str:
@@ -730,7 +754,10 @@ def _rmse_cell(summary: dict | None) -> str:
     return f"{cell} ({summary['n_finite']} finite; diverged: {diverged})" if diverged else cell
 
 
-def headline(sections_runs: dict[str, dict], profile: str) -> str:
+def headline(sections_runs: dict[str, dict], profile: str, kept: dict | None = None) -> str:
+    """The README's table; a system without runs here keeps its row from `kept` ({exp: row} of
+    the table as the README held it), else says "not run"."""
+    kept = kept or {}
     lines = [
         f"| system ({profile}) | PIMRL RMSE | best learned baseline RMSE | PIMRL HCT | "
         "best learned baseline HCT | PeRCNN RMSE | reduction vs PeRCNN | paper's reduction |",
@@ -739,6 +766,9 @@ def headline(sections_runs: dict[str, dict], profile: str) -> str:
     for exp in SYSTEMS:
         s = sections_runs.get(exp)
         paper = 100.0 * (1.0 - PAPER[exp][0] / PAPER[exp][1])
+        if s is None and exp in kept:
+            lines.append(kept[exp])
+            continue
         if s is None:
             lines.append(f"| {TITLES[exp]} |" + " not run |" * 6 + f" {paper:.1f} % |")
             continue
@@ -759,11 +789,24 @@ def headline(sections_runs: dict[str, dict], profile: str) -> str:
     return "\n".join(lines)
 
 
+def _headline_rows(readme_text: str, profile: str) -> dict[str, str]:
+    """{exp: its row} of the README's headline table, where that table is of `profile`."""
+    match = re.search(r"<!-- headline -->\n(.*?)\n<!-- /headline -->", readme_text, re.S)
+    if not match or not match.group(1).startswith(f"| system ({profile}) |"):
+        return {}
+    rows = {}
+    for line in match.group(1).splitlines():
+        for exp in SYSTEMS:
+            if re.match(rf"\| {re.escape(TITLES[exp])}( \(\d+ of \d+ seeds\))? \|", line):
+                rows[exp] = line
+    return rows
+
+
 def write(profile: str, seeds, models, doc: str = DOC, readme: str = README) -> None:
     old = open(doc).read() if os.path.exists(doc) else ""
     parts, summaries = [HEADER], {}
     for exp in SYSTEMS:
-        body = section(exp, profile, seeds, models)
+        body = section(exp, profile, seeds, models, _existing(old, exp))
         if body is not None:
             runs = collect(exp, profile, seeds, models)
             summaries[exp] = {m: summarize(rs, seeds) for m, rs in runs.items()}
@@ -779,7 +822,8 @@ def write(profile: str, seeds, models, doc: str = DOC, readme: str = README) -> 
         text = open(readme).read()
         pattern = r"<!-- headline -->.*?<!-- /headline -->"
         if re.search(pattern, text, re.S):
-            new = f"<!-- headline -->\n{headline(summaries, profile)}\n<!-- /headline -->"
+            kept = {e: r for e, r in _headline_rows(text, profile).items() if e not in summaries}
+            new = f"<!-- headline -->\n{headline(summaries, profile, kept)}\n<!-- /headline -->"
             with open(readme, "w") as f:
                 f.write(re.sub(pattern, lambda _: new, text, flags=re.S))
 
