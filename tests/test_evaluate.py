@@ -161,8 +161,10 @@ def test_first_prediction_nan_and_sanity_bound(tmp_path):
     assert out["divergence_step"] == 1 and res["rmse_before_divergence"] is None
     assert res["per_trajectory"]["hct"] == [0.0, 4 * DT]
     # Growth by 2e3 per step passes the bound 1e6 × max|data| at step 2 (4e6 > 1e6), not 1.
+    config = _config()
+    config.eval.divergence_factor = 1e6
     out = evaluate.evaluate(
-        _config(),
+        config,
         FakeModel("blowup", _map_rollout),
         {"a": jnp.float32(2e3)},
         data,

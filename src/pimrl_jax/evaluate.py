@@ -6,8 +6,9 @@ horizon `T = n_macro`, in batches of `config.eval.batch_size`, and compares the 
 `u_1..u_T` with the test macro frames `1..T` (the initial condition is never scored).
 
 Divergence. A prediction *diverges* at the first predicted frame that holds a NaN/Inf or whose
-max-abs exceeds the sanity bound `config.eval.divergence_factor` (default 1e6) × the max-abs of the
-test data. A diverged trajectory's frames from there on are excluded (set to NaN) everywhere:
+max-abs exceeds the bound `config.eval.divergence_factor` (default 10) × the max-abs of the
+test data: a field ten times larger than anything in the data is no forecast. A diverged
+trajectory's frames from there on are excluded (set to NaN) everywhere:
 
 * `rmse`, `mae` are `null` for a diverged model (numbers over a truncated horizon would look
   comparable and are not); `rmse_before_divergence` / `mae_before_divergence` hold the values over
@@ -54,7 +55,7 @@ from pimrl_jax import diagnostics, metrics, parallel, plots
 
 RESULTS_FILE = "results.json"
 FIGURES_DIR = "figures"
-DEFAULT_DIVERGENCE_FACTOR = 1e6
+DEFAULT_DIVERGENCE_FACTOR = 10.0
 
 
 def results_file(split: str = "test") -> str:

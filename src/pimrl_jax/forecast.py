@@ -58,7 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from pimrl_jax import cycle, metrics
+from pimrl_jax import cycle, evaluate, metrics
 from pimrl_jax.results import read_json
 
 RESTARTS = ("observed", "micro")
@@ -295,7 +295,7 @@ def forecast_model(
         float(times[1] - times[0]) if times.size > 1 else float(config.data.dt) * int(config.data.k)
     )
     truth, valid = lead_targets(macro, starts, lead)
-    factor = float(config.eval.get("divergence_factor", 1e6))
+    factor = float(config.eval.get("divergence_factor", evaluate.DEFAULT_DIVERGENCE_FACTOR))
     scale = float(np.max(np.abs(macro)))
     bound = factor * (scale if scale > 0 else 1.0)
     fn = forecast_fn(config, model, restart)

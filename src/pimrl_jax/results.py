@@ -457,6 +457,23 @@ def collect(exp: str, profile: str, seeds, models) -> dict[str, list]:
     }
 
 
+def divergence_bound_line(runs: dict[str, list]) -> str:
+    """What "diverged" meant for these runs: the `eval.divergence_factor` their evaluations used
+    (several where runs were evaluated under different settings)."""
+    factors = sorted(
+        {
+            float(((r.get("config") or {}).get("eval") or {}).get("divergence_factor", 1e6))
+            for rs in runs.values()
+            for r in rs
+            if r
+        }
+    )
+    if not factors:
+        return ""
+    said = " or ".join(f"{f:g}" for f in factors)
+    return f"Diverged: a frame with NaN/Inf or max-abs above {said} × the test data's."
+
+
 def mean_std(values) -> tuple[float, float] | None:
     """Mean and population std of the finite values, or None if there are none."""
     vals = [float(v) for v in values if v is not None and np.isfinite(v)]
@@ -620,7 +637,9 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
             f"over {spent['invocations']} invocation(s) on the 2-core CPU machine."
             if spent
             else ""
-        ),
+        )
+        + " "
+        + divergence_bound_line(runs),
         "",
         closure_line(exp, profile),
         "",
@@ -714,9 +733,11 @@ HCT is per field (each field's Pearson correlation over space, averaged over the
 radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
 (`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves the
 test data's per-field range ± 10 %, per seed. A run is "diverged" where a frame holds NaN/Inf or its
-max-abs exceeds `eval.divergence_factor` (10⁶) × the test data's, a sanity bound only: a rollout
-that blows up less than that keeps its (large) RMSE in the mean — an RMSE far above persistence's
-with an early "left data range" step is such a run. Tuning (docs/profiles.md, "Tuning protocol"):
+max-abs exceeds `eval.divergence_factor` × the test data's; each section names the factor its runs
+were evaluated with: 10 since the tenth session; a section that names none predates it and used
+10⁶, a sanity bound only, under which a rollout that blew up less kept its large RMSE in the mean
+(gs2d FNO seed 1 at RMSE 1086, gs3d FNO seed 2 at 78). A diverged seed is left out of the RMSE
+mean and named with its step. Tuning (docs/profiles.md, "Tuning protocol"):
 every learned model is trained once per candidate of `pimrl_jax.tuning` (the experiment's defaults,
 the long-rollout recipe, and its long micro pretraining alone, which is the default run for the
 models without a micro module) on seed 0 and keeps the one with the lower validation RMSE that also
