@@ -10,7 +10,7 @@ import pytest
 from pimrl_jax import results
 
 
-def _fake(root, exp, seed, model, rmse, hct, diverged_at=None):
+def _fake(root, exp, seed, model, rmse, hct, diverged_at=None, factor=None):
     run = root / "runs" / f"{exp}-quick" / f"seed{seed}" / model
     run.mkdir(parents=True)
     res = {
@@ -24,6 +24,7 @@ def _fake(root, exp, seed, model, rmse, hct, diverged_at=None):
         "divergence": {"step": diverged_at},
         "horizon": {"n_steps": 100, "dt_macro": 0.25, "time": 25.0},
         "train_time_s": 60.0,
+        "config": {} if factor is None else {"eval": {"divergence_factor": factor}},
         "diagnostics": {
             "left_data_range": {"step": diverged_at},
             "jacobian_radius": {"macro": {"max": 1.0}, "micro": None},
@@ -104,14 +105,15 @@ def test_a_fresh_runs_directory_keeps_the_rows_and_tuning_tables_it_cannot_recom
     header = "| system (quick) | PIMRL RMSE |\n|---|---|"
     with open("README.md", "w") as f:
         f.write(f"<!-- headline -->\n{header}\n{fn_row}\n{gs2d_row}\n<!-- /headline -->\n")
-    for seed in range(3):
-        _fake(tmp_path, "kdv", seed, "pimrl", 0.25, 25.0)
+    for seed in range(3):  # seed 2 evaluated under another divergence bound than the others
+        _fake(tmp_path, "kdv", seed, "pimrl", 0.25, 25.0, factor=1e6 if seed == 2 else 10.0)
     for _ in range(2):  # the second write finds the kept block and keeps it once
         results.write("quick", (0, 1, 2), ("pimrl",))
     doc = open("docs/results.md").read()
     assert doc.count(results.KEPT_TUNING) == 1
     assert f"{results.KEPT_TUNING}\n\n{tuning}" in doc
     assert "| pimrl | 3/3 | 0.25 ± 0 |" in doc  # the section itself is recomputed
+    assert "max-abs above 10 or 1e+06 × the test data's" in doc  # each bound its runs used
     readme = open("README.md").read()
     assert fn_row in readme and gs2d_row in readme  # no runs here: rows kept verbatim
     assert "| 3D Gray–Scott | not run |" in readme
