@@ -10,7 +10,7 @@ import pytest
 from pimrl_jax import results
 
 
-def _fake(root, exp, seed, model, rmse, hct, diverged_at=None, factor=None):
+def _fake(root, exp, seed, model, rmse, hct, diverged_at=None, factor=None, trained_on=None):
     run = root / "runs" / f"{exp}-quick" / f"seed{seed}" / model
     run.mkdir(parents=True)
     res = {
@@ -25,6 +25,7 @@ def _fake(root, exp, seed, model, rmse, hct, diverged_at=None, factor=None):
         "horizon": {"n_steps": 100, "dt_macro": 0.25, "time": 25.0},
         "train_time_s": 60.0,
         "config": {} if factor is None else {"eval": {"divergence_factor": factor}},
+        **({"trained_on": trained_on} if trained_on else {}),
         "diagnostics": {
             "left_data_range": {"step": diverged_at},
             "jacobian_radius": {"macro": {"max": 1.0}, "micro": None},
@@ -106,7 +107,18 @@ def test_a_fresh_runs_directory_keeps_the_rows_and_tuning_tables_it_cannot_recom
     with open("README.md", "w") as f:
         f.write(f"<!-- headline -->\n{header}\n{fn_row}\n{gs2d_row}\n<!-- /headline -->\n")
     for seed in range(3):  # seed 2 evaluated under another divergence bound than the others
-        _fake(tmp_path, "kdv", seed, "pimrl", 0.25, 25.0, factor=1e6 if seed == 2 else 10.0)
+        old = seed == 2  # made before the bound and the machine were recorded
+        machine = None if old else [f"CPU {seed % 2}"]
+        _fake(
+            tmp_path,
+            "kdv",
+            seed,
+            "pimrl",
+            0.25,
+            25.0,
+            factor=1e6 if old else 10.0,
+            trained_on=machine,
+        )
     for _ in range(2):  # the second write finds the kept block and keeps it once
         results.write("quick", (0, 1, 2), ("pimrl",))
     doc = open("docs/results.md").read()
@@ -114,6 +126,7 @@ def test_a_fresh_runs_directory_keeps_the_rows_and_tuning_tables_it_cannot_recom
     assert f"{results.KEPT_TUNING}\n\n{tuning}" in doc
     assert "| pimrl | 3/3 | 0.25 ± 0 |" in doc  # the section itself is recomputed
     assert "max-abs above 10 or 1e+06 × the test data's" in doc  # each bound its runs used
+    assert "Trained on: CPU 0; CPU 1; not recorded for 1 run(s) made before." in doc
     readme = open("README.md").read()
     assert fn_row in readme and gs2d_row in readme  # no runs here: rows kept verbatim
     assert "| 3D Gray–Scott | not run |" in readme

@@ -132,6 +132,11 @@ def test_killed_and_restarted_run_is_bitwise_equal_to_an_uninterrupted_one(
     assert f"resumed from the checkpoint at step {stopped_at}" in resumed.stdout
 
     assert_same_params_and_log(killed_dir, straight, data_path)
+    # Where it was trained is recorded once, though two invocations trained its steps.
+    ckpts = Checkpoints(killed_dir / "checkpoints")
+    machines = ckpts.restore_meta(12)["machines"]
+    ckpts.close()
+    assert len(machines) == 1 and f"jax {jax.__version__}" in machines[0]
 
     # Resuming with a different config is refused, naming the field.
     changed = run(command(killed_dir, data_path, "--config.train.lr=0.5"))

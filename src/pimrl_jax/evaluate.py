@@ -548,6 +548,8 @@ def evaluate_ensemble(config, model, params, dataset: dict, workdir: str, *, ext
             "train_time_s": extra["train_time_s"] / len(seeds),
             "ensemble_train_time_s": extra["train_time_s"],
         }
+    if extra.get("trained_on"):
+        member_extra["trained_on"] = extra["trained_on"]
     returned, members = [], []
     for m, seed in enumerate(seeds):
         member_params = jax.tree.map(lambda x, m=m: x[m], parallel.local_copy(params))

@@ -100,7 +100,7 @@ def run(
 
     src_config, src_workdir = _source(config, workdir, model)
     src_model = model if src_config is config else build_model(src_config)
-    train_time = None
+    train_time, machines = None, None
     try:
         if model.name in REFERENCES:
             print(f"{model.name} is a reference model: no parameters, nothing to train")
@@ -116,7 +116,7 @@ def run(
                 allow_config_change=allow_config_change,
                 progress=progress,
             )
-            params, train_time = info.params, info.train_seconds
+            params, train_time, machines = info.params, info.train_seconds, info.machines
             print(
                 f"training done: {info.final_step} steps in {src_workdir / 'checkpoints'}"
                 + (f" (resumed from step {info.resumed_from})" if info.resumed_from else "")
@@ -143,6 +143,8 @@ def run(
     from pimrl_jax.evaluate import evaluate_ensemble
 
     extra = {"train_time_s": train_time} if train_time is not None else None
+    if machines:  # where its steps were trained (a run made before this was kept: none)
+        extra = (extra or {}) | {"trained_on": machines}
     if train_lib.n_seeds(config) > 1 and model.name not in REFERENCES:
         evaluate_fn = evaluate_ensemble  # per seed into <workdir>/seed<s>, mean ± std here
     summary = evaluate_fn(config, model, params, dataset, str(workdir), extra=extra)

@@ -474,6 +474,20 @@ def divergence_bound_line(runs: dict[str, list]) -> str:
     return f"Diverged: a frame with NaN/Inf or max-abs above {said} × the test data's."
 
 
+def trained_on_line(runs: dict[str, list]) -> str:
+    """Where these runs were trained (`train.machine()` of each invocation that trained steps):
+    training is reproducible bitwise on one machine, not across CPUs."""
+    done = [r for rs in runs.values() for r in rs if r and r.get("train_time_s") is not None]
+    machines = sorted({m for r in done for m in r.get("trained_on") or []})
+    unrecorded = sum(not r.get("trained_on") for r in done)
+    if not done:
+        return ""
+    said = "; ".join(machines)
+    if unrecorded:
+        said += ("; " if said else "") + f"not recorded for {unrecorded} run(s) made before"
+    return f"Trained on: {said}."
+
+
 def mean_std(values) -> tuple[float, float] | None:
     """Mean and population std of the finite values, or None if there are none."""
     vals = [float(v) for v in values if v is not None and np.isfinite(v)]
@@ -639,7 +653,9 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
             else ""
         )
         + " "
-        + divergence_bound_line(runs),
+        + divergence_bound_line(runs)
+        + " "
+        + trained_on_line(runs),
         "",
         closure_line(exp, profile),
         "",

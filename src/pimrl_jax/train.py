@@ -48,7 +48,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import pathlib
+import platform
 import sys
 import time
 from collections.abc import Callable
@@ -566,6 +568,27 @@ class RunInfo:
     resumed_from: int | None
     final_step: int
     train_seconds: float  # wall time spent training, summed over every resumed invocation
+    machines: list[str]  # `machine()` of every invocation that trained steps of the run
+
+
+@functools.cache
+def machine() -> str:
+    """This process's machine in one line: CPU model and cores, jax and its device kind. Training
+    is bitwise reproducible on one machine (resume tests), not across CPUs (XLA's code differs),
+    so every run records where it was trained."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    device = jax.devices()[0]
+    return (
+        f"{cpu} ({os.cpu_count()} cores), jax {jax.__version__} on {jax.device_count()} "
+        f"{device.device_kind}"
+    )
 
 
 def _keys(config):
@@ -709,10 +732,11 @@ def train(
             if resuming:
                 print("warning: no intact checkpoint is left; training from the start")
             state, tx = _stage_state(model, config, sample, plan[0][0], 0)
-            latest, step, seconds_before = None, 0, 0.0
+            latest, step, seconds_before, machines = None, 0, 0.0, []
         else:
             state, meta, latest = found
             step, seconds_before = latest, float(meta.get("train_seconds", 0.0))
+            machines = list(meta.get("machines", []))
             stage_name = STAGE_NAMES[meta["stage"]]
             print(f"resumed from the checkpoint at step {latest} ({stage_name} stage)")
         store_config(workdir, config)  # only once the stored run is known to fit this config
@@ -811,10 +835,13 @@ def train(
                     losses, t0, n0 = [], time.perf_counter(), step
                 if step % ckpt_every == 0 or step == end:
                     train_seconds = seconds_before + time.perf_counter() - t_begin
+                    if machine() not in machines:  # this invocation trained steps here
+                        machines.append(machine())
                     meta = {"stage": stage, "step": step, "model": model.name}
                     if ensemble:
                         meta["seeds"] = member_seeds(config)
-                    ckpts.save(step, state, meta | {"train_seconds": train_seconds})
+                    meta |= {"train_seconds": train_seconds, "machines": machines}
+                    ckpts.save(step, state, meta)
                     last_saved = step
             bar.close()
     finally:
@@ -824,7 +851,13 @@ def train(
     # With several processes the params span all of them: hand back this host's copy, which
     # process-local code (the evaluation) can use.
     params = parallel.host_copy(state["params"]) if several else state["params"]
-    return RunInfo(params=params, resumed_from=latest, final_step=step, train_seconds=train_seconds)
+    return RunInfo(
+        params=params,
+        resumed_from=latest,
+        final_step=step,
+        train_seconds=train_seconds,
+        machines=machines,
+    )
 
 
 def restore_params(
