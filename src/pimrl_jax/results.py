@@ -744,6 +744,13 @@ comparable with the paper's; the relative reduction against our own PeRCNN on th
 The profiles, their closure reports (quick and paper) and the reference rows are described in
 [profiles.md](profiles.md).
 
+Training is bitwise reproducible on one machine (`tests/test_resume.py`), not across CPUs: XLA
+compiles other machine code there, and the round-off grows over thousands of training steps of
+chaotic rollouts. Each section names the machine its runs were trained on. The same command on a
+second machine (tenth session) gave kdv seed 0 PIMRL 0.174 and PeRCNN 0.022 where the first had
+given 0.145 and 0.053: one seed is one draw, and the mean ± std over three seeds is the number
+to compare.
+
 HCT is per field (each field's Pearson correlation over space, averaged over the fields; method.md
 §6); the pooled (channels × space) and worst-field variants are beside it. ρ(J) is the spectral
 radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
