@@ -83,6 +83,14 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     )
     assert row in readme
     assert "| 2D Gray–Scott (1 of 3 seeds) | 0.2 ± 0 |" in readme
+    # A baseline that diverged on a seed ranks behind one finite on every seed, however low
+    # the mean of its finite seeds.
+    finite = {"rmse": (0.3, 0.0), "hct": (5.0, 0.0), "diverged": []}
+    lucky = {"rmse": (0.1, 0.0), "hct": (9.0, 0.0), "diverged": [(1, 40)]}
+    both = {"convlstm": finite, "fno": lucky}
+    assert results._best_other(both, "rmse", lower=True)[0] == "convlstm"
+    assert results._best_other(both, "hct", lower=False)[0] == "convlstm"
+    assert results._best_other({"fno": lucky}, "rmse", lower=True)[0] == "fno"
     assert readme.endswith("<!-- /headline -->\nrest\n")
 
 

@@ -776,15 +776,19 @@ every model of the system has run it."""
 
 def _best_other(summaries: dict[str, dict], key: str, lower: bool) -> tuple[str, tuple] | None:
     """The best learned baseline on `key` (mean over seeds): (name, stat). Neither PIMRL nor
-    its ablation `pimrl_nomp`, which evaluates PIMRL's own parameters, is a baseline."""
+    its ablation `pimrl_nomp`, which evaluates PIMRL's own parameters, is a baseline. A model
+    that diverged on some seed ranks behind every model finite on all of its seeds (its RMSE
+    mean is over the finite seeds only, so one lucky seed must not make it the best)."""
     scored = [
-        (m, s[key])
+        (m, s[key], bool(s.get("diverged")))
         for m, s in summaries.items()
         if m in LEARNED and m != "pimrl" and m not in PARAMS_FROM and s.get(key) is not None
     ]
     if not scored:
         return None
-    return (min if lower else max)(scored, key=lambda item: item[1][0])
+    sign = 1.0 if lower else -1.0
+    name, stat, _ = min(scored, key=lambda item: (item[2], sign * item[1][0]))
+    return name, stat
 
 
 def _rmse_cell(summary: dict | None) -> str:
