@@ -854,12 +854,13 @@ def write(profile: str, seeds, models, doc: str = DOC, readme: str = README) -> 
     old = open(doc).read() if os.path.exists(doc) else ""
     parts, summaries = [HEADER], {}
     for exp in SYSTEMS:
-        body = section(exp, profile, seeds, models, _existing(old, exp))
+        written = _existing(old, exp)
+        body = section(exp, profile, seeds, models, written)
         if body is not None:
             runs = collect(exp, profile, seeds, models)
             summaries[exp] = {m: summarize(rs, seeds) for m, rs in runs.items()}
         else:
-            body = _existing(old, exp) or (
+            body = written or (
                 f"## {TITLES[exp]}, {profile} profile\n\nNot run yet: "
                 f"`make results EXP={exp} PROFILE={profile}`."
             )
