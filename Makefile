@@ -58,8 +58,9 @@ compare: $(STAMP)
 
 # All five systems (or EXP=<system>), three seeds each, resumable; rewrites docs/results.md.
 # TUNE=1: the tuning runs instead (every candidate of pimrl_jax.tuning on seed 0, validation).
+# JOBS=n: training runs side by side (default one per CPU core; JOBS=1 on a single accelerator).
 results: $(STAMP)
-	$(PY) -m pimrl_jax.results --exp $(if $(filter command line,$(origin EXP)),$(EXP),all) --profile $(PROFILE) $(if $(TUNE),--tune)
+	$(PY) -m pimrl_jax.results --exp $(if $(filter command line,$(origin EXP)),$(EXP),all) --profile $(PROFILE) $(if $(TUNE),--tune) $(if $(JOBS),--jobs $(JOBS))
 
 # Forecast skill against lead time since the last burst, of the trained runs in $(RUN)/seed*/.
 SEEDS   ?= 0,1,2

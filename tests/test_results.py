@@ -310,7 +310,11 @@ def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monk
     config = tuning.record(get_config("quick"), {"pimrl": "long_rollout"})
     monkeypatch.setattr(results, "_config", lambda exp, profile: config)
     calls = []
-    monkeypatch.setattr(results.subprocess, "run", lambda cmd, check: calls.append(cmd))
+    def fake_run(cmd, check):
+        calls.append(cmd)
+        return results.subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(results.subprocess, "run", fake_run)
 
     def stored(seed, split, tuned):
         cfg = tuning.record(get_config("quick"), tuned)
@@ -327,7 +331,8 @@ def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monk
         run = tmp_path / "runs" / "kdv-quick" / f"seed{seed}" / "pimrl"
         (run / "checkpoints").mkdir(parents=True)
         (run / "results.json").write_text(json.dumps(stored(seed, "test", tuned)))
-        results._seed_run("kdv", "quick", "pimrl", "long_rollout", seed)
+        command = results._seed_command("kdv", "quick", "pimrl", "long_rollout", seed)
+        results.run_commands([command])
     seed1 = tmp_path / results.tune_root("kdv", "quick", "long_rollout", 1) / "pimrl"
     assert (seed1 / "checkpoints").is_dir() and not (seed1 / "results.json").exists()
     # seed 2's results run was made with the default settings: not the candidate's run.
@@ -335,6 +340,31 @@ def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monk
     assert [c[c.index("--config.seed=1")] for c in calls[:1]] == ["--config.seed=1"]
     assert all("--config.eval.split=val" in c and "--models=pimrl" in c for c in calls)
     assert "--config.train.lr=0.003" in calls[1]  # the candidate's settings, pinned
+
+
+def test_runs_side_by_side_overlap_and_keep_their_output_and_exit_codes(tmp_path):
+    """With jobs=2 two commands run at the same time: each waits for the other's file, which
+    only works if both are running; each one's output lands in its own log, and the exit codes
+    come back in the commands' order."""
+    import sys
+
+    def waiter(mine, theirs, code):
+        script = (
+            "import os, sys, time\n"
+            f"open({str(tmp_path / mine)!r}, 'w').close()\n"
+            "deadline = time.time() + 60\n"
+            f"while not os.path.exists({str(tmp_path / theirs)!r}):\n"
+            "    assert time.time() < deadline, 'the other command never ran alongside'\n"
+            "    time.sleep(0.05)\n"
+            f"print('done {mine}')\n"
+            f"sys.exit({code})\n"
+        )
+        return (mine, [sys.executable, "-c", script], str(tmp_path / "logs" / f"{mine}.log"))
+
+    codes = results.run_commands([waiter("a", "b", 3), waiter("b", "a", 0)], jobs=2)
+    assert codes == [3, 0]
+    assert (tmp_path / "logs" / "a.log").read_text().strip() == "done a"
+    assert (tmp_path / "logs" / "b.log").read_text().strip() == "done b"
 
 
 def test_wall_time_counts_overlapping_invocations_once(tmp_path):

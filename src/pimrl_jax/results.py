@@ -6,7 +6,9 @@
 
 For each system: make its dataset if missing (`python -m solvers`), then for every training seed
 run `python -m pimrl_jax.compare` in `runs/<exp>-<profile>/seed<s>` with `--config.seed=<s>`
-(pimrl, pimrl_nomp, percnn, convlstm, fno, crop and the reference rows persistence and oracle).
+(pimrl, pimrl_nomp, percnn, convlstm, fno, crop and the reference rows persistence and oracle),
+one seed per CPU core at a time (`--jobs`; each seed's output then goes to
+`runs/<exp>-<profile>/seed<s>.log`).
 Everything is resumable: compare skips a (model, seed) whose `results.json` holds the same
 config, and an interrupted training resumes from its checkpoint, so the whole thing can run in
 pieces across sessions (in the background, with a log). A trained run whose settings no longer
@@ -71,30 +73,80 @@ README = "README.md"
 # ----------------------------------------------------------------------------- running
 
 
-def run_system(exp: str, profile: str, seeds, models, overrides=()) -> float:
-    """Make the data and run every seed's comparison; return this invocation's wall seconds."""
+def default_jobs(n_runs: int) -> int:
+    """Runs at a time when none is asked for: one per CPU core, at most `n_runs`. Each training
+    process of the quick profiles keeps about one core busy (small convolutions), so on a CPU
+    machine they run side by side; on one accelerator ask for --jobs 1."""
+    return max(1, min(n_runs, os.cpu_count() or 1))
+
+
+def run_commands(commands, jobs: int = 1) -> list[int]:
+    """Run `commands`, a list of (label, argv, log path), `jobs` at a time; return their exit
+    codes.
+
+    One at a time, a command's output streams here; side by side, each command's output goes to
+    its log (appended) and a line says where, and when the command ends. Side by side the
+    children do not preallocate accelerator memory (XLA_PYTHON_CLIENT_PREALLOCATE=false), so
+    they can share one.
+    """
+    if jobs <= 1:
+        codes = []
+        for label, cmd, _ in commands:
+            print(f"\n##### {label}: {' '.join(cmd[2:])}", flush=True)
+            codes.append(subprocess.run(cmd, check=False).returncode)
+        return codes
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    codes: list[int | None] = [None] * len(commands)
+    running: dict[int, tuple[subprocess.Popen, object]] = {}
+    waiting = list(range(len(commands)))
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            index = waiting.pop(0)
+            label, cmd, log = commands[index]
+            os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
+            out = open(log, "a")  # closed when the process ends
+            print(f"\n##### {label}: {' '.join(cmd[2:])}\n##### log: {log}", flush=True)
+            running[index] = (
+                subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env),
+                out,
+            )
+        time.sleep(0.5)
+        for index, (process, out) in list(running.items()):
+            if process.poll() is not None:
+                out.close()
+                codes[index] = process.returncode
+                del running[index]
+                print(f"##### {commands[index][0]}: exit {process.returncode}", flush=True)
+    return codes
+
+
+def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int = 1) -> float:
+    """Make the data and run every seed's comparison, `jobs` seeds at a time; return this
+    invocation's wall seconds."""
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "solvers", f"--config=experiments/{exp}.py:{profile}"]
     if subprocess.run(cmd, check=False).returncode:
         raise RuntimeError(f"making the {exp} {profile} dataset failed (its error is above)")
     if not overrides:
         set_aside_stale_runs(exp, profile, seeds, models)
+    commands = []
     for seed in seeds:
         if not overrides:
             for model, candidate in adopt_tuning_runs(exp, profile, models, seed).items():
                 print(f"##### {exp} {model}: seed {seed} is the {candidate!r} tuning run")
+        workdir = f"{run_root(exp, profile)}/seed{seed}"
         cmd = [
             sys.executable,
             "-m",
             "pimrl_jax.compare",
             f"--config=experiments/{exp}.py:{profile}",
-            f"--workdir={run_root(exp, profile)}/seed{seed}",
+            f"--workdir={workdir}",
             f"--models={','.join(models)}",
             f"--config.seed={seed}",
             *overrides,
         ]
-        print(f"\n##### {exp} {profile} seed {seed}: {' '.join(cmd[2:])}", flush=True)
-        subprocess.run(cmd, check=False)  # a failed model is reported in the table
+        commands.append((f"{exp} {profile} seed {seed}", cmd, f"{workdir}.log"))
+    run_commands(commands, jobs)  # a failed model is reported in the table
     seconds = time.perf_counter() - t0
     add_time(os.path.join(run_root(exp, profile), "results_time.json"), seconds)
     return seconds
@@ -155,28 +207,35 @@ def tune_root(exp: str, profile: str, candidate: str, seed: int = TUNING_SEED) -
     return f"runs/tune/{exp}-{profile}/{candidate}/seed{seed}"
 
 
-def tune_system(exp: str, profile: str, models, candidates=CANDIDATES) -> float:
+def tune_system(exp: str, profile: str, models, candidates=CANDIDATES, jobs: int = 1) -> float:
     """Train every model with every candidate of `pimrl_jax.tuning` (or those of `candidates`) on
-    seed 0 and score it on the validation split; return the wall seconds."""
+    seed 0 and score it on the validation split, `jobs` candidates at a time; return the wall
+    seconds."""
     t0 = time.perf_counter()
     config = _config(exp, profile)
+    commands = []
     for candidate in candidates:
         trained = [m for m in models if m not in LEARNED or applies(m, candidate, config)]
         if not any(m in LEARNED for m in trained):
             continue
-        _validation_run(exp, profile, candidate, trained, TUNING_SEED, config, "tuning")
+        commands.append(
+            _validation_command(exp, profile, candidate, trained, TUNING_SEED, config, "tuning")
+        )
+    run_commands(commands, jobs)
     seconds = time.perf_counter() - t0
     add_time(f"runs/tune/{exp}-{profile}/tune_time.json", seconds)
     return seconds
 
 
-def check_seeds(exp: str, profile: str, models, seeds=CHECK_SEEDS) -> dict[str, str | None]:
+def check_seeds(
+    exp: str, profile: str, models, seeds=CHECK_SEEDS, jobs: int = 1
+) -> dict[str, str | None]:
     """The seed check: per learned model, its candidates in order of seed-0 validation RMSE, each
     also trained on `seeds` and scored on the validation split until one stays finite there on
     every seed; that one is the model's choice (None: none does). A results run with the same
     settings (`runs/<exp>-<profile>/seed<s>/<model>`) is copied in and only evaluated; the runs
     made here are the results runs of a candidate that becomes the choice (`adopt_tuning_runs`).
-    Returns {model: candidate or None}."""
+    The seeds of one candidate run `jobs` at a time. Returns {model: candidate or None}."""
     passed = {}
     for row in tuning_rows(exp, profile, models):
         model = row["model"]
@@ -186,8 +245,8 @@ def check_seeds(exp: str, profile: str, models, seeds=CHECK_SEEDS) -> dict[str, 
         for candidate in _ranked(row):
             if not np.isfinite(_val_score(row["results"][candidate])):
                 break
-            for seed in seeds:
-                _seed_run(exp, profile, model, candidate, seed)
+            commands = [_seed_command(exp, profile, model, candidate, seed) for seed in seeds]
+            run_commands([c for c in commands if c is not None], jobs)
             scores = [_val_score(_seed_result(exp, profile, model, candidate, s)) for s in seeds]
             if all(np.isfinite(scores)):
                 passed[model] = candidate
@@ -201,13 +260,15 @@ def _seed_result(exp: str, profile: str, model: str, candidate: str, seed: int):
     )
 
 
-def _seed_run(exp: str, profile: str, model: str, candidate: str, seed: int) -> None:
-    """Model `model` with `candidate`'s settings on training seed `seed`, on the validation split
-    (in the candidate's tuning directory), unless it is there already."""
+def _seed_command(exp: str, profile: str, model: str, candidate: str, seed: int):
+    """The command (and its log) that trains model `model` with `candidate`'s settings on
+    training seed `seed` and scores it on the validation split (in the candidate's tuning
+    directory); None when that is there already. A results run with the same settings is
+    copied in first, so the command only evaluates it."""
     from pimrl_jax import compare
 
     if _seed_result(exp, profile, model, candidate, seed):
-        return
+        return None
     target = os.path.join(tune_root(exp, profile, candidate, seed), model)
     tuned = _seed_result(exp, profile, model, candidate, TUNING_SEED)
     # The seed-0 run's settings on `seed`; `tuned` records the choices made when a run was made.
@@ -223,25 +284,31 @@ def _seed_run(exp: str, profile: str, model: str, candidate: str, seed: int) -> 
         ignore = shutil.ignore_patterns("results*.json", "figures*", "compare.log")
         shutil.copytree(source, target, ignore=ignore)
         print(f"##### {exp} {model}: seed {seed} of {candidate!r} is the results run", flush=True)
-    _validation_run(exp, profile, candidate, [model], seed, _config(exp, profile), "seed check")
+    config = _config(exp, profile)
+    return _validation_command(exp, profile, candidate, [model], seed, config, "seed check")
 
 
 def _validation_run(exp, profile, candidate: str, models, seed: int, config, what: str) -> None:
     """`compare` of `models` with `candidate`'s settings pinned, on training seed `seed`, scored
     on the validation split, in the candidate's tuning directory of that seed."""
+    run_commands([_validation_command(exp, profile, candidate, models, seed, config, what)])
+
+
+def _validation_command(exp, profile, candidate: str, models, seed: int, config, what: str):
+    """The command of `_validation_run` and its log (`<tuning directory>.log`)."""
+    workdir = tune_root(exp, profile, candidate, seed)
     cmd = [
         sys.executable,
         "-m",
         "pimrl_jax.compare",
         f"--config=experiments/{exp}.py:{profile}",
-        f"--workdir={tune_root(exp, profile, candidate, seed)}",
+        f"--workdir={workdir}",
         f"--models={','.join(models)}",
         f"--config.seed={seed}",
         "--config.eval.split=val",
         *candidate_flags(config, candidate),
     ]
-    print(f"\n##### {what} {exp} {profile}, {candidate}: {' '.join(cmd[2:])}", flush=True)
-    subprocess.run(cmd, check=False)
+    return f"{what} {exp} {profile}, {candidate}, seed {seed}", cmd, f"{workdir}.log"
 
 
 def add_time(path: str, seconds: float, end: float | None = None) -> None:
@@ -885,6 +952,13 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default=",".join(LEARNED + REFERENCES))
     parser.add_argument("--write_only", action="store_true", help="only rewrite the docs")
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="training runs side by side (seeds, tuning candidates): default one per CPU core; "
+        "1 on a single accelerator",
+    )
+    parser.add_argument(
         "--tune",
         action="store_true",
         help="train every candidate of pimrl_jax.tuning on seed 0, score on validation, then "
@@ -920,6 +994,8 @@ def main(argv=None) -> int:
         seeds = tuple(int(s) for s in args.seeds.split(","))
     except ValueError:
         return fail(f"--seeds takes integers separated by commas, got {args.seeds!r}")
+    if args.jobs is not None and args.jobs < 1:
+        return fail(f"--jobs takes a positive number, got {args.jobs}")
     if args.tune:
         if overrides:
             return fail("--tune takes no config overrides (the candidates set the fields)")
@@ -929,9 +1005,11 @@ def main(argv=None) -> int:
             return fail(f"unknown candidate {wrong[0]!r}; valid: {', '.join(CANDIDATES)}")
         for exp in systems:
             t0 = time.perf_counter()
-            tune_system(exp, args.profile, models, candidates)
+            jobs = args.jobs or default_jobs(len(candidates))
+            tune_system(exp, args.profile, models, candidates, jobs)
             t1 = time.perf_counter()
-            for model, candidate in check_seeds(exp, args.profile, models).items():
+            jobs = args.jobs or default_jobs(len(CHECK_SEEDS))
+            for model, candidate in check_seeds(exp, args.profile, models, jobs=jobs).items():
                 print(f"##### seed check {exp} {model}: {candidate or 'no candidate'} passes")
             add_time(f"runs/tune/{exp}-{args.profile}/tune_time.json", time.perf_counter() - t1)
             minutes = (time.perf_counter() - t0) / 60
@@ -939,7 +1017,8 @@ def main(argv=None) -> int:
     elif not args.write_only:
         for exp in systems:
             try:
-                minutes = run_system(exp, args.profile, seeds, models, overrides) / 60
+                jobs = args.jobs or default_jobs(len(seeds))
+                minutes = run_system(exp, args.profile, seeds, models, overrides, jobs) / 60
             except RuntimeError as error:
                 return fail(str(error))
             print(f"##### {exp} {args.profile}: {minutes:.1f} min", flush=True)
