@@ -148,6 +148,37 @@ def test_a_fresh_runs_directory_keeps_the_rows_and_tuning_tables_it_cannot_recom
     assert results.KEPT_TUNING not in doc and "0.3 / 20" in doc
 
 
+def test_a_partial_tuning_rerun_keeps_the_earlier_table_beside_the_new_one(tmp_path, monkeypatch):
+    """Tuning runs of one candidate made again on a fresh machine give a table with the other
+    candidates "not run": the earlier table, which had them, stays beside it (once, however often
+    the section is rewritten), and goes once no cell it filled is missing here."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("docs/figures")
+    _fake(tmp_path, "kdv", 0, "pimrl", 0.25, 25.0)
+    old_table = (
+        "Tuning (validation split, seed 0; `make results EXP=kdv TUNE=1`): the protocol.\n\n"
+        "| model | default: val RMSE / HCT | long_rollout: val RMSE / HCT | choice |\n"
+        "|---|---|---|---|\n| pimrl | 0.1 / 25 | diverged at step 7 | default |"
+    )
+    old = f"## 1D KdV, quick profile\n\n{old_table}"
+    tune = tmp_path / "runs" / "tune" / "kdv-quick"
+    (tune / "long_rollout" / "seed0" / "pimrl").mkdir(parents=True)
+    run = tune / "long_rollout" / "seed0" / "pimrl" / "results_val.json"
+    run.write_text(json.dumps({"rmse": 0.3, "hct": 20.0}))
+    once = results.section("kdv", "quick", (0,), ("pimrl",), old=old)
+    twice = results.section("kdv", "quick", (0,), ("pimrl",), old=once)
+    for text in (once, twice):
+        assert "| pimrl | not run | 0.3 / 20 |" in text  # long_rollout made again here
+        assert text.count(results.KEPT_TUNING) == 1
+        assert f"{results.KEPT_TUNING}\n\n{old_table}" in text
+    # The default run made again too: nothing the earlier table had is missing any more.
+    (tune / "default" / "seed0" / "pimrl").mkdir(parents=True)
+    run = tune / "default" / "seed0" / "pimrl" / "results_val.json"
+    run.write_text(json.dumps({"rmse": 0.2, "hct": 21.0}))
+    third = results.section("kdv", "quick", (0,), ("pimrl",), old=twice)
+    assert results.KEPT_TUNING not in third and "| pimrl | 0.2 / 21 | 0.3 / 20 |" in third
+
+
 def test_mean_std_ignores_missing_and_non_finite():
     assert results.mean_std([1.0, None, float("nan"), 3.0]) == pytest.approx((2.0, 1.0))
     assert results.mean_std([None]) is None
@@ -310,6 +341,7 @@ def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monk
     config = tuning.record(get_config("quick"), {"pimrl": "long_rollout"})
     monkeypatch.setattr(results, "_config", lambda exp, profile: config)
     calls = []
+
     def fake_run(cmd, check):
         calls.append(cmd)
         return results.subprocess.CompletedProcess(cmd, 0)

@@ -695,8 +695,9 @@ def closure_line(exp: str, profile: str) -> str:
 
 def section(exp: str, profile: str, seeds, models, old: str | None = None) -> str | None:
     """The markdown section of one system, or None if `runs/` holds nothing for it. `old` is the
-    section as the doc held it: where `runs/tune/` holds nothing for the system (a fresh machine,
-    say), its tuning paragraph and table are kept from there, saying so."""
+    section as the doc held it: where `runs/tune/` lacks runs its tuning table was computed from
+    (a fresh machine, say), that paragraph and table are kept from there, saying so, after the
+    table of the runs here (if any)."""
     runs = collect(exp, profile, seeds, models)
     if not any(r for rs in runs.values() for r in rs):
         return None
@@ -748,8 +749,8 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
             "",
             tuning,
         ]
-    elif old and (kept := _tuning_block(old)):
-        lines += ["", kept]
+    if old and (kept := _tuning_block(old)) and (not tuning or _lost_cells(kept, tuning)):
+        lines += ["", kept]  # runs/tune/ here lacks runs this earlier table was computed from
     notes = notes_path(exp, profile)
     if os.path.exists(notes):  # hand-written reading of these numbers, kept beside them
         lines += ["", open(notes).read().strip()]
@@ -767,23 +768,45 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
 
 
 KEPT_TUNING = (
-    "*Kept from an earlier `make results`: `runs/tune/` holds no tuning run of this system here, "
-    "so this tuning paragraph and table are the last ones computed from its runs.*"
+    "*Kept from an earlier `make results`: `runs/tune/` here lacks tuning runs of this system that "
+    "this paragraph and table were computed from, so they are the last ones computed from them.*"
 )
+_TUNING_BLOCK = r"Tuning \(validation split.*?\n\n(?:\|[^\n]*\|(?:\n|$))+"
 
 
 def _tuning_block(body: str) -> str | None:
-    """The tuning paragraph and table of a section as written (with its kept-from note, if any)."""
-    match = re.search(
-        rf"(?:{re.escape(KEPT_TUNING)}\n\n)?"
-        r"Tuning \(validation split.*?\n\n(?:\|[^\n]*\|(?:\n|$))+",
-        body,
-        re.S,
-    )
+    """The earlier tuning paragraph and table of a section as written, with the kept-from note:
+    the block already kept if there is one, else the section's (first) tuning block."""
+    kept = re.search(rf"{re.escape(KEPT_TUNING)}\n\n{_TUNING_BLOCK}", body, re.S)
+    match = kept or re.search(_TUNING_BLOCK, body, re.S)
     if not match:
         return None
     block = match.group(0).rstrip("\n")
-    return block if block.startswith(KEPT_TUNING) else f"{KEPT_TUNING}\n\n{block}"
+    return block if kept else f"{KEPT_TUNING}\n\n{block}"
+
+
+def _table_cells(text: str) -> dict[tuple[str, str], str]:
+    """{(row's first cell, column header): cell} of the first markdown table in `text`."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("|") and not line.startswith("|---")
+    ]
+    if not rows:
+        return {}
+    head, *body = rows
+    return {(row[0], h): cell for row in body for h, cell in zip(head[1:], row[1:], strict=False)}
+
+
+def _lost_cells(earlier: str, table: str) -> list[tuple[str, str]]:
+    """The (model, candidate column) cells holding a result in the `earlier` tuning table that
+    are "not run" in `table`, the one computed from runs/tune/ here."""
+    now = _table_cells(table)
+    return [
+        key
+        for key, cell in _table_cells(earlier).items()
+        if key[1].endswith("val RMSE / HCT") and cell != "not run" and now.get(key) == "not run"
+    ]
 
 
 def notes_path(exp: str, profile: str) -> str:
