@@ -95,6 +95,12 @@ def test_truth_model_scores_zero_error_and_full_horizon(tmp_path):
     assert res["timings"]["n_batches"] == 2  # 3 trajectories in batches of 2, last one padded
     assert res["config"]["experiment"] == "gs2d" and res["model"] == "truth"
     assert res["n_params"] == 1
+    # The diagnostics reach results.json: one step a·roll(u) is a times a norm-preserving
+    # permutation, so every power-iteration ratio, hence the spectral radius, is a = 0.9.
+    radius = res["diagnostics"]["jacobian_radius"]
+    np.testing.assert_allclose(radius["macro"]["per_state"], A_TRUE, rtol=1e-5)
+    assert radius["micro"] is None  # no micro module
+    assert res["diagnostics"]["left_data_range"]["step"] is None  # the truth stays in range
     for fig in out["figures"]:
         assert os.path.getsize(fig) > 10_000  # a rendered PNG, not an empty canvas
 

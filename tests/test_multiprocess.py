@@ -77,6 +77,7 @@ def main_args(workdir, data_path, *extra):
         str(workdir),
         f"--config.data.path={data_path}",
         "--noprogress",
+        "--config.eval.diagnostics=False",  # not what this file tests (tests/test_evaluate.py)
     ]
     return args + [f"--config.train.{k}={v}" for k, v in TRAIN.items()] + list(extra)
 
