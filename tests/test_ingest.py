@@ -383,6 +383,7 @@ def test_a_smoke_training_on_an_imported_file_lowers_the_loss(imported, tmp_path
             f"--config=experiments/custom.py:{imported}:smoke",
             f"--workdir={workdir}", "--noprogress", "--config.train.steps=30",
             "--config.train.lr=0.003", "--config.train.log_every=1",
+            "--config.eval.diagnostics=False",  # tested in tests/test_evaluate.py
         ],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
