@@ -288,14 +288,10 @@ def _seed_command(exp: str, profile: str, model: str, candidate: str, seed: int)
     return _validation_command(exp, profile, candidate, [model], seed, config, "seed check")
 
 
-def _validation_run(exp, profile, candidate: str, models, seed: int, config, what: str) -> None:
-    """`compare` of `models` with `candidate`'s settings pinned, on training seed `seed`, scored
-    on the validation split, in the candidate's tuning directory of that seed."""
-    run_commands([_validation_command(exp, profile, candidate, models, seed, config, what)])
-
-
 def _validation_command(exp, profile, candidate: str, models, seed: int, config, what: str):
-    """The command of `_validation_run` and its log (`<tuning directory>.log`)."""
+    """(label, argv, log) for `run_commands`: `compare` of `models` with `candidate`'s settings
+    pinned, on training seed `seed`, scored on the validation split, in the candidate's tuning
+    directory of that seed (its output in `<that directory>.log` when run side by side)."""
     workdir = tune_root(exp, profile, candidate, seed)
     cmd = [
         sys.executable,
