@@ -119,7 +119,7 @@ def test_sampled_bursts_are_first_frame_and_followers():
 
 
 # ---------------------------------------------------------------------------------------------
-# Every trainable model learns on every system
+# Every trainable model learns: PIMRL on every system, the others in 1D and in 2D or 3D
 
 
 # PeRCNN's Π-block starts near zero, so in a few steps it learns mostly its diffusion
@@ -128,11 +128,6 @@ def test_sampled_bursts_are_first_frame_and_followers():
 # their first Adam steps (every weight and bias moves by lr) cost more than they gain.
 LR = {"percnn": 3e-2}
 MOTION = {"percnn": "heat"}
-
-
-def _schedule(exp, model_name):
-    """(learning rate, number of steps) for one case of the matrix below."""
-    return LR.get(model_name, 1e-2), 10
 
 
 # The micro module carries each system's known physics, so PIMRL trains on every system; every
@@ -165,7 +160,7 @@ def test_a_few_steps_on_one_batch_lower_the_loss(smoke_data, exp, model_name):
     batch = data_lib.sample_windows(arrays["macro"], jax.random.PRNGKey(0), 2, window, window)
     params = jax.jit(model.init)(jax.random.PRNGKey(1), batch[0][:1])
     train_config = config.train.copy_and_resolve_references()
-    train_config.lr, n_steps = _schedule(exp, model_name)
+    train_config.lr, n_steps = LR.get(model_name, 1e-2), 10
     tx = train_lib.make_optimizer(train_config, params, stage=2)
     update = jax.jit(train_lib.make_update(train_lib.make_loss(model, 2), tx))
     state = train_lib.init_state(params, tx, 2, 0)
