@@ -231,6 +231,41 @@ def test_compare_table_and_plot_from_fake_results(tmp_path):
     assert os.path.getsize(tmp_path / "comparison.png") > 10_000
 
 
+def test_compare_without_its_report_writes_only_the_runs(tmp_path):
+    """`compare --noreport` (what `make results` runs side by side in one directory) trains and
+    evaluates, prints the table and writes no report; the next plain compare skips the finished
+    run and writes it."""
+    import subprocess
+    import sys
+
+    from synthetic_data import write_synthetic
+
+    from experiments.kdv import get_config
+
+    path = tmp_path / "kdv-smoke.h5"
+    write_synthetic(get_config("smoke"), str(path))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = [
+        sys.executable, "-m", "pimrl_jax.compare", "--config=experiments/kdv.py:smoke",
+        f"--config.data.path={path}", f"--workdir={tmp_path / 'runs'}", "--models=persistence",
+    ]  # fmt: skip
+
+    def run(*extra):
+        out = subprocess.run(
+            args + list(extra), cwd=root, capture_output=True, text=True, timeout=300
+        )
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return out.stdout
+
+    out = run("--noreport")
+    assert "| persistence | " in out and "wrote" not in out
+    assert (tmp_path / "runs" / "persistence" / "results.json").exists()
+    assert not list((tmp_path / "runs").glob("comparison*"))
+    out = run()
+    assert "=== persistence: results.json with this config exists, skipped" in out
+    assert (tmp_path / "runs" / "comparison.md").read_text().count("| persistence | ") == 1
+
+
 def test_headline_hct_is_per_field_not_pooled(tmp_path):
     """Right channel means, wrong pattern in v: the pooled correlation (channels × space) stays
     high because of the gap between the means; the per-field headline sees the lost pattern."""

@@ -415,3 +415,75 @@ def test_wall_time_counts_overlapping_invocations_once(tmp_path):
     # A plain sweep over the seconds the intervals cover gives the same union.
     covered = {t for start, end in spent["intervals"] for t in range(int(start), int(end))}
     assert results.union_length(spent["intervals"]) == pytest.approx(len(covered))
+
+
+def test_results_start_one_comparison_per_model_and_seed_and_report_each_seed_once(
+    tmp_path, monkeypatch
+):
+    """`make results` starts one comparison per trained model and seed, longest first, so runs
+    side by side keep every core busy (pimrl_nomp evaluates PIMRL's parameters: after pimrl, in
+    its run; the reference rows together), none writes the report, and each seed's report then
+    holds every model, a failed run's model marked failed."""
+    from experiments.kdv import get_config
+    from pimrl_jax import compare
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(  # the dataset step
+        results.subprocess, "run", lambda cmd, check: results.subprocess.CompletedProcess(cmd, 0)
+    )
+    started = []
+
+    def flags(cmd):
+        return dict(a.split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
+
+    def fake_run_commands(commands, jobs):
+        started.append((commands, jobs))
+        codes = []
+        for _, cmd, _ in commands:
+            value = flags(cmd)
+            seed, failed = int(value["--config.seed"]), value["--models"] == "fno"
+            config = get_config("quick")
+            config.seed = seed
+            for model in value["--models"].split(","):
+                run = tmp_path / value["--workdir"] / model
+                run.mkdir(parents=True)
+                stored = {"config": compare.model_config(config, model)}
+                if failed:  # a results.json of other settings stays behind
+                    stored["config"]["train"]["lr"] = -1.0
+                res = {"rmse": 0.1 + seed, "mae": 0.05, "hct": 3.0, "n_params": 7, **stored}
+                (run / "results.json").write_text(json.dumps(res))
+            codes.append(1 if failed and seed == 1 else 0)
+        return codes
+
+    monkeypatch.setattr(results, "run_commands", fake_run_commands)
+    models = ["pimrl_nomp", "fno", "pimrl", "oracle", "persistence"]
+    results.run_system("kdv", "quick", [0, 1], models)
+
+    [(commands, jobs)] = started
+    runs = [(flags(cmd)["--models"], flags(cmd)["--config.seed"]) for _, cmd, _ in commands]
+    assert runs == [
+        ("pimrl,pimrl_nomp", "0"),
+        ("pimrl,pimrl_nomp", "1"),
+        ("fno", "0"),
+        ("fno", "1"),
+        ("oracle,persistence", "0"),
+        ("oracle,persistence", "1"),
+    ]
+    assert all("--noreport" in cmd for _, cmd, _ in commands)
+    assert [log for *_, log in commands][:2] == [
+        "runs/kdv-quick/seed0/pimrl.log",
+        "runs/kdv-quick/seed1/pimrl.log",
+    ]
+    assert jobs == min(6, os.cpu_count())
+    rows = {
+        seed: {
+            line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in (tmp_path / f"runs/kdv-quick/seed{seed}/comparison.md").open()
+            if line.startswith("| ") and not line.startswith("| model")
+        }
+        for seed in (0, 1)
+    }
+    assert list(rows[0]) == models  # the asked order
+    assert rows[0]["fno"] == "0.1" and rows[0]["pimrl_nomp"] == "0.1"
+    assert rows[1]["pimrl"] == "1.1"
+    assert rows[1]["fno"].startswith("failed (exit 1, log runs/kdv-quick/seed1/fno/compare.log")

@@ -15,7 +15,9 @@ The reference rows `persistence` and `oracle` (no parameters, no training) are p
 default model list. Writes `<workdir>/comparison.md` (model, RMSE, MAE, HCT, diverged-at,
 parameters, train time, rollout time) and `<workdir>/comparison.png` (RMSE(t) and correlation(t)
 of all models), and prints the table. `--config.eval.split=val` scores the validation split
-instead, for tuning, into `comparison_val.{md,png}` and `<model>/results_val.json`. A diverged
+instead, for tuning, into `comparison_val.{md,png}` and `<model>/results_val.json`;
+`--noreport` prints the table without writing either (`make results` runs several comparisons
+of one directory side by side and writes the report once they are all done). A diverged
 model shows "diverged at step j" in place of RMSE/MAE; a model whose run failed shows "failed"
 and where its log is. Config overrides must use the `--config.a.b=value`
 form; they apply to every model.
@@ -49,6 +51,7 @@ def _define_flags() -> None:
     _FLAGS["workdir"] = flags.DEFINE_string("workdir", None, "comparison directory")
     _FLAGS["models"] = flags.DEFINE_list("models", list(MODELS), "models, in table order")
     _FLAGS["force"] = flags.DEFINE_bool("force", False, "rerun models whose results.json matches")
+    _FLAGS["report"] = flags.DEFINE_bool("report", True, "write comparison.{md,png}")
     flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -240,6 +243,14 @@ def write_report(
     return table
 
 
+def report_title(config, split: str = "test") -> str:
+    return f"{config.get('experiment', '?')} ({config.get('profile', '?')}, {split} split)"
+
+
+def report_stem(split: str = "test") -> str:
+    return "comparison" if split == "test" else f"comparison_{split}"
+
+
 def _overrides(argv: Sequence[str]) -> list[str]:
     """The `--config.a.b=value` overrides on the command line, to hand on to each run."""
     out = []
@@ -296,14 +307,19 @@ def main(argv):
     # A stale results.json of a run that just failed must not be reported as current.
     for model in failures:
         results[model] = None
-    title = f"{config.get('experiment', '?')} ({config.get('profile', '?')}, {split} split)"
-    stem = "comparison" if split == "test" else f"comparison_{split}"
-    table = write_report(workdir, results, title=title, failures=failures, stem=stem)
+    if _FLAGS["report"].value:
+        table = write_report(
+            workdir, results, report_title(config, split), failures, report_stem(split)
+        )
+    else:
+        table = format_table(results, failures)
     print("\n" + table)
     reduction = _reduction_line(results)
     if reduction:
         print(reduction)
-    print(f"\nwrote {os.path.join(workdir, stem + '.md')} and {stem}.png")
+    if _FLAGS["report"].value:
+        stem = report_stem(split)
+        print(f"\nwrote {os.path.join(workdir, stem + '.md')} and {stem}.png")
     if failures:
         print(f"failed: {', '.join(failures)} (see their compare.log)", file=sys.stderr)
         return 1  # a diverged model is a result; a run that did not finish is not

@@ -4,11 +4,12 @@
     python -m pimrl_jax.results --exp kdv --seeds 0,1,2
     python -m pimrl_jax.results --exp gs2d --tune      # the tuning runs (validation split)
 
-For each system: make its dataset if missing (`python -m solvers`), then for every training seed
-run `python -m pimrl_jax.compare` in `runs/<exp>-<profile>/seed<s>` with `--config.seed=<s>`
-(pimrl, pimrl_nomp, percnn, convlstm, fno, crop and the reference rows persistence and oracle),
-one seed per CPU core at a time (`--jobs`; each seed's output then goes to
-`runs/<exp>-<profile>/seed<s>.log`).
+For each system: make its dataset if missing (`python -m solvers`), then for every model and
+training seed run `python -m pimrl_jax.compare` in `runs/<exp>-<profile>/seed<s>` with
+`--config.seed=<s>` (pimrl with pimrl_nomp, which evaluates its parameters; percnn, convlstm, fno,
+crop; the reference rows persistence and oracle together), one run per CPU core at a time
+(`--jobs`; each run's output then goes to `runs/<exp>-<profile>/seed<s>/<model>.log`), and write
+each seed's `comparison.{md,png}` once they are done.
 Everything is resumable: compare skips a (model, seed) whose `results.json` holds the same
 config, and an interrupted training resumes from its checkpoint, so the whole thing can run in
 pieces across sessions (in the background, with a log). A trained run whose settings no longer
@@ -120,20 +121,38 @@ def run_commands(commands, jobs: int = 1) -> list[int]:
     return codes
 
 
-def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int = 1) -> float:
-    """Make the data and run every seed's comparison, `jobs` seeds at a time; return this
+def run_groups(models) -> list[list[str]]:
+    """`models` as the comparisons `make results` starts separately, one trained model each, so
+    that runs side by side keep every core busy until the end: a model that evaluates another's
+    parameters (`PARAMS_FROM`) goes with that model, after it; the reference rows (nothing to
+    train) go together."""
+    groups: dict[str, list[str]] = {}
+    for model in models:
+        source = PARAMS_FROM.get(model)
+        key = source if source in models else ("references" if model in REFERENCES else model)
+        groups.setdefault(key, []).append(model)
+    return [sorted(group, key=lambda m: m in PARAMS_FROM) for group in groups.values()]
+
+
+def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int | None = None):
+    """Make the data, train and evaluate every (model, seed) — `jobs` comparisons at a time,
+    by default one per CPU core — then write each seed's comparison report; return this
     invocation's wall seconds."""
+    from pimrl_jax import compare
+
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "solvers", f"--config=experiments/{exp}.py:{profile}"]
     if subprocess.run(cmd, check=False).returncode:
         raise RuntimeError(f"making the {exp} {profile} dataset failed (its error is above)")
     if not overrides:
         set_aside_stale_runs(exp, profile, seeds, models)
-    commands = []
-    for seed in seeds:
-        if not overrides:
+        for seed in seeds:
             for model, candidate in adopt_tuning_runs(exp, profile, models, seed).items():
                 print(f"##### {exp} {model}: seed {seed} is the {candidate!r} tuning run")
+    # Model by model, every seed: the longest trainings (the first models) start first.
+    runs = [(group, seed) for group in run_groups(models) for seed in seeds]
+    commands = []
+    for group, seed in runs:
         workdir = f"{run_root(exp, profile)}/seed{seed}"
         cmd = [
             sys.executable,
@@ -141,12 +160,35 @@ def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int = 
             "pimrl_jax.compare",
             f"--config=experiments/{exp}.py:{profile}",
             f"--workdir={workdir}",
-            f"--models={','.join(models)}",
+            f"--models={','.join(group)}",
             f"--config.seed={seed}",
+            "--noreport",
             *overrides,
         ]
-        commands.append((f"{exp} {profile} seed {seed}", cmd, f"{workdir}.log"))
-    run_commands(commands, jobs)  # a failed model is reported in the table
+        label = f"{exp} {profile} seed {seed} {'+'.join(group)}"
+        commands.append((label, cmd, f"{workdir}/{group[0]}.log"))
+    codes = run_commands(commands, jobs or default_jobs(len(commands)))
+    config = _config(exp, profile)
+    for seed in seeds:
+        workdir = f"{run_root(exp, profile)}/seed{seed}"
+        with config.unlocked():
+            config.seed = seed
+        found = compare.collect(workdir, models)
+        # A model of a comparison that failed, without results of its settings, failed (a
+        # results.json left from other settings is not reported as its result).
+        failures = {
+            model: {"returncode": code, "log": os.path.join(workdir, model, "compare.log")}
+            for (group, run_seed), code in zip(runs, codes, strict=True)
+            if code and run_seed == seed
+            for model in group
+            if overrides
+            or not compare.same_config(
+                (found[model] or {}).get("config"), compare.model_config(config, model)
+            )
+        }
+        found.update({model: None for model in failures})
+        compare.write_report(workdir, found, compare.report_title(config), failures)
+        print(f"##### wrote {workdir}/comparison.md and comparison.png", flush=True)
     seconds = time.perf_counter() - t0
     add_time(os.path.join(run_root(exp, profile), "results_time.json"), seconds)
     return seconds
@@ -1036,8 +1078,7 @@ def main(argv=None) -> int:
     elif not args.write_only:
         for exp in systems:
             try:
-                jobs = args.jobs or default_jobs(len(seeds))
-                minutes = run_system(exp, args.profile, seeds, models, overrides, jobs) / 60
+                minutes = run_system(exp, args.profile, seeds, models, overrides, args.jobs) / 60
             except RuntimeError as error:
                 return fail(str(error))
             print(f"##### {exp} {args.profile}: {minutes:.1f} min", flush=True)
