@@ -487,3 +487,53 @@ def test_results_start_one_comparison_per_model_and_seed_and_report_each_seed_on
     assert rows[0]["fno"] == "0.1" and rows[0]["pimrl_nomp"] == "0.1"
     assert rows[1]["pimrl"] == "1.1"
     assert rows[1]["fno"].startswith("failed (exit 1, log runs/kdv-quick/seed1/fno/compare.log")
+
+
+def test_a_stopped_invocation_stops_its_runs_and_records_its_time(tmp_path, monkeypatch):
+    """`kill` (SIGTERM) of `python -m pimrl_jax.results` stops the runs it started side by side
+    (they resume from their checkpoints next time) instead of leaving them running unseen, and
+    an interrupted `run_system` still records the wall time it spent."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sleeper = (
+        "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)"
+    )
+    pids = [tmp_path / "a.pid", tmp_path / "b.pid"]
+    commands = [
+        (p.stem, [sys.executable, "-c", sleeper, str(p)], str(tmp_path / f"{p.stem}.log"))
+        for p in pids
+    ]
+    script = (
+        "import sys\nfrom pimrl_jax import results\nresults.stop_on_sigterm()\n"
+        f"results.run_commands({commands!r}, jobs=2)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not all(p.exists() and p.read_text() for p in pids):
+            assert time.monotonic() < deadline and parent.poll() is None
+            time.sleep(0.05)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        parent.kill()
+    for p in pids:
+        with pytest.raises(ProcessLookupError):  # stopped and reaped
+            os.kill(int(p.read_text()), 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        results.subprocess, "run", lambda cmd, check: results.subprocess.CompletedProcess(cmd, 0)
+    )
+
+    def interrupted(commands, jobs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "run_commands", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        results.run_system("kdv", "quick", [0], ["persistence"])
+    spent = json.loads((tmp_path / "runs" / "kdv-quick" / "results_time.json").read_text())
+    assert spent["invocations"] == 1 and len(spent["intervals"]) == 1

@@ -36,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -100,25 +101,41 @@ def run_commands(commands, jobs: int = 1) -> list[int]:
     codes: list[int | None] = [None] * len(commands)
     running: dict[int, tuple[subprocess.Popen, object]] = {}
     waiting = list(range(len(commands)))
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            index = waiting.pop(0)
-            label, cmd, log = commands[index]
-            os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
-            out = open(log, "a")  # closed when the process ends
-            print(f"\n##### {label}: {' '.join(cmd[2:])}\n##### log: {log}", flush=True)
-            running[index] = (
-                subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env),
-                out,
-            )
-        time.sleep(0.5)
-        for index, (process, out) in list(running.items()):
-            if process.poll() is not None:
-                out.close()
-                codes[index] = process.returncode
-                del running[index]
-                print(f"##### {commands[index][0]}: exit {process.returncode}", flush=True)
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                index = waiting.pop(0)
+                label, cmd, log = commands[index]
+                os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
+                out = open(log, "a")  # closed when the process ends
+                print(f"\n##### {label}: {' '.join(cmd[2:])}\n##### log: {log}", flush=True)
+                running[index] = (
+                    subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env),
+                    out,
+                )
+            time.sleep(0.5)
+            for index, (process, out) in list(running.items()):
+                if process.poll() is not None:
+                    out.close()
+                    codes[index] = process.returncode
+                    del running[index]
+                    print(f"##### {commands[index][0]}: exit {process.returncode}", flush=True)
+    finally:  # interrupted (Ctrl-C, SIGTERM): stop the runs too; each resumes from its checkpoint
+        for process, out in running.values():
+            process.terminate()
+            process.wait()
+            out.close()
     return codes
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (`kill`) ends this process like Ctrl-C does: through its `finally` blocks, which
+    stop the runs it started and record the time spent."""
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def run_groups(models) -> list[list[str]]:
@@ -167,7 +184,12 @@ def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int | 
         ]
         label = f"{exp} {profile} seed {seed} {'+'.join(group)}"
         commands.append((label, cmd, f"{workdir}/{group[0]}.log"))
-    codes = run_commands(commands, jobs or default_jobs(len(commands)))
+    try:
+        codes = run_commands(commands, jobs or default_jobs(len(commands)))
+    finally:  # an interrupted invocation's time was spent too
+        add_time(
+            os.path.join(run_root(exp, profile), "results_time.json"), time.perf_counter() - t0
+        )
     config = _config(exp, profile)
     for seed in seeds:
         workdir = f"{run_root(exp, profile)}/seed{seed}"
@@ -189,9 +211,7 @@ def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int | 
         found.update({model: None for model in failures})
         compare.write_report(workdir, found, compare.report_title(config), failures)
         print(f"##### wrote {workdir}/comparison.md and comparison.png", flush=True)
-    seconds = time.perf_counter() - t0
-    add_time(os.path.join(run_root(exp, profile), "results_time.json"), seconds)
-    return seconds
+    return time.perf_counter() - t0
 
 
 def run_root(exp: str, profile: str) -> str:
@@ -263,10 +283,11 @@ def tune_system(exp: str, profile: str, models, candidates=CANDIDATES, jobs: int
         commands.append(
             _validation_command(exp, profile, candidate, trained, TUNING_SEED, config, "tuning")
         )
-    run_commands(commands, jobs)
-    seconds = time.perf_counter() - t0
-    add_time(f"runs/tune/{exp}-{profile}/tune_time.json", seconds)
-    return seconds
+    try:
+        run_commands(commands, jobs)
+    finally:  # an interrupted invocation's time was spent too
+        add_time(f"runs/tune/{exp}-{profile}/tune_time.json", time.perf_counter() - t0)
+    return time.perf_counter() - t0
 
 
 def check_seeds(
@@ -1070,9 +1091,11 @@ def main(argv=None) -> int:
             tune_system(exp, args.profile, models, candidates, jobs)
             t1 = time.perf_counter()
             jobs = args.jobs or default_jobs(len(CHECK_SEEDS))
-            for model, candidate in check_seeds(exp, args.profile, models, jobs=jobs).items():
-                print(f"##### seed check {exp} {model}: {candidate or 'no candidate'} passes")
-            add_time(f"runs/tune/{exp}-{args.profile}/tune_time.json", time.perf_counter() - t1)
+            try:
+                for model, candidate in check_seeds(exp, args.profile, models, jobs=jobs).items():
+                    print(f"##### seed check {exp} {model}: {candidate or 'no candidate'} passes")
+            finally:
+                add_time(f"runs/tune/{exp}-{args.profile}/tune_time.json", time.perf_counter() - t1)
             minutes = (time.perf_counter() - t0) / 60
             print(f"##### tuning {exp} {args.profile}: {minutes:.1f} min", flush=True)
     elif not args.write_only:
@@ -1088,4 +1111,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     sys.exit(main())
