@@ -7,8 +7,10 @@ passes (`--xla_backend_optimization_level=0`) and emits fusions with its older, 
 loaded 2-core machine, empty compilation cache, one worker: the kdv training tests with
 test_ensemble.py 109 s -> 63 s for the first flag; with it, a smoke PIMRL training step compiles
 in 5.6 s of CPU instead of 12.9 (gs2d) and 4.2 instead of 10.9 (kdv) for the second, the same
-losses to 5 digits. Only the machine code changes (at most the last bits of round-off), not the
-programs; training, `make results` and the benchmarks keep XLA's defaults."""
+losses to 5 digits; the whole `make test` on a clean clone went from 11 min 34 s of pytest
+(12:45 with the install) to 7:42 (8:58). Only the machine code changes (at most the last bits
+of round-off), not the programs; training, `make results` and the benchmarks keep XLA's
+defaults."""
 
 import os
 import pathlib
