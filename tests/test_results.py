@@ -537,3 +537,58 @@ def test_a_stopped_invocation_stops_its_runs_and_records_its_time(tmp_path, monk
         results.run_system("kdv", "quick", [0], ["persistence"])
     spent = json.loads((tmp_path / "runs" / "kdv-quick" / "results_time.json").read_text())
     assert spent["invocations"] == 1 and len(spent["intervals"]) == 1
+
+
+def test_tuning_starts_one_comparison_per_candidate_and_model(tmp_path, monkeypatch):
+    """Tuning runs like `make results`: one comparison per (candidate, trained model), none
+    writing the report, then each candidate's validation report with every model, a failed
+    run's model marked failed; a candidate that sets nothing a model reads does not train it."""
+    from pimrl_jax import tuning
+
+    monkeypatch.chdir(tmp_path)
+    started = []
+
+    def flags(cmd):
+        return dict(a.split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
+
+    def fake_run_commands(commands, jobs):
+        started.append((commands, jobs))
+        codes = []
+        for _, cmd, _ in commands:
+            value = flags(cmd)
+            failed = value["--models"] == "fno" and "long_rollout" in value["--workdir"]
+            for model in value["--models"].split(","):
+                if not failed:
+                    run = tmp_path / value["--workdir"] / model
+                    run.mkdir(parents=True)
+                    res = {"rmse": 0.25, "mae": 0.1, "hct": 3.0, "n_params": 7}
+                    (run / "results_val.json").write_text(json.dumps(res))
+            codes.append(1 if failed else 0)
+        return codes
+
+    monkeypatch.setattr(results, "run_commands", fake_run_commands)
+    models = ["pimrl", "pimrl_nomp", "fno", "persistence"]
+    results.tune_system("kdv", "quick", models, ("default", "long_rollout", "long_pretraining"))
+
+    [(commands, jobs)] = started
+    runs = [(flags(c)["--workdir"].split("/")[-2], flags(c)["--models"]) for _, c, _ in commands]
+    assert not tuning.applies("fno", "long_pretraining", results._config("kdv", "quick"))
+    assert [r for r in runs if r[0] == "long_pretraining"] == [
+        ("long_pretraining", "pimrl,pimrl_nomp"),
+        ("long_pretraining", "persistence"),
+    ]
+    assert [r for r in runs if r[0] == "default"] == [
+        ("default", "pimrl,pimrl_nomp"),
+        ("default", "fno"),
+        ("default", "persistence"),
+    ]
+    assert all("--noreport" in cmd for _, cmd, _ in commands)
+    assert jobs == min(len(commands), os.cpu_count())
+    report = tmp_path / results.tune_root("kdv", "quick", "long_rollout") / "comparison_val.md"
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in report.open()
+        if line.startswith("| ") and not line.startswith("| model")
+    }
+    assert rows["pimrl"] == "0.25" and rows["persistence"] == "0.25"
+    assert rows["fno"].startswith("failed (exit 1, log runs/tune/kdv-quick/long_rollout/seed0/fno/")

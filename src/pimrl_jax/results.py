@@ -269,24 +269,44 @@ def tune_root(exp: str, profile: str, candidate: str, seed: int = TUNING_SEED) -
     return f"runs/tune/{exp}-{profile}/{candidate}/seed{seed}"
 
 
-def tune_system(exp: str, profile: str, models, candidates=CANDIDATES, jobs: int = 1) -> float:
+def tune_system(
+    exp: str, profile: str, models, candidates=CANDIDATES, jobs: int | None = None
+) -> float:
     """Train every model with every candidate of `pimrl_jax.tuning` (or those of `candidates`) on
-    seed 0 and score it on the validation split, `jobs` candidates at a time; return the wall
-    seconds."""
+    seed 0 and score it on the validation split — one comparison per (candidate, model) as in
+    `run_system`, `jobs` at a time (default one per CPU core) — then write each candidate's
+    `comparison_val` report; return the wall seconds."""
+    from pimrl_jax import compare
+
     t0 = time.perf_counter()
     config = _config(exp, profile)
-    commands = []
+    runs = []
     for candidate in candidates:
         trained = [m for m in models if m not in LEARNED or applies(m, candidate, config)]
-        if not any(m in LEARNED for m in trained):
-            continue
-        commands.append(
-            _validation_command(exp, profile, candidate, trained, TUNING_SEED, config, "tuning")
-        )
+        if any(m in LEARNED for m in trained):
+            runs += [(candidate, group) for group in run_groups(trained)]
+    commands = [
+        _validation_command(exp, profile, c, group, TUNING_SEED, config, "tuning", report=False)
+        for c, group in runs
+    ]
     try:
-        run_commands(commands, jobs)
+        codes = run_commands(commands, jobs or default_jobs(len(commands)))
     finally:  # an interrupted invocation's time was spent too
         add_time(f"runs/tune/{exp}-{profile}/tune_time.json", time.perf_counter() - t0)
+    for candidate in dict.fromkeys(c for c, _ in runs):
+        workdir = tune_root(exp, profile, candidate)
+        found = compare.collect(
+            workdir, [m for c, group in runs if c == candidate for m in group], "val"
+        )
+        failures = {  # a failed run's model without validation results
+            model: {"returncode": code, "log": os.path.join(workdir, model, "compare.log")}
+            for (c, group), code in zip(runs, codes, strict=True)
+            if code and c == candidate
+            for model in group
+            if found[model] is None
+        }
+        title = compare.report_title(config, "val") + f", {candidate}"
+        compare.write_report(workdir, found, title, failures, compare.report_stem("val"))
     return time.perf_counter() - t0
 
 
@@ -351,10 +371,13 @@ def _seed_command(exp: str, profile: str, model: str, candidate: str, seed: int)
     return _validation_command(exp, profile, candidate, [model], seed, config, "seed check")
 
 
-def _validation_command(exp, profile, candidate: str, models, seed: int, config, what: str):
+def _validation_command(
+    exp, profile, candidate: str, models, seed: int, config, what: str, report: bool = True
+):
     """(label, argv, log) for `run_commands`: `compare` of `models` with `candidate`'s settings
     pinned, on training seed `seed`, scored on the validation split, in the candidate's tuning
-    directory of that seed (its output in `<that directory>.log` when run side by side)."""
+    directory of that seed (its output in `<that directory>/<first model>.log` when run side by
+    side); `report=False`: it writes no comparison report (`compare --noreport`)."""
     workdir = tune_root(exp, profile, candidate, seed)
     cmd = [
         sys.executable,
@@ -366,8 +389,10 @@ def _validation_command(exp, profile, candidate: str, models, seed: int, config,
         f"--config.seed={seed}",
         "--config.eval.split=val",
         *candidate_flags(config, candidate),
+        *([] if report else ["--noreport"]),
     ]
-    return f"{what} {exp} {profile}, {candidate}, seed {seed}", cmd, f"{workdir}.log"
+    label = f"{what} {exp} {profile}, {candidate}, seed {seed}, {'+'.join(models)}"
+    return label, cmd, f"{workdir}/{models[0]}.log"
 
 
 def add_time(path: str, seconds: float, end: float | None = None) -> None:
@@ -1037,8 +1062,8 @@ def main(argv=None) -> int:
         "--jobs",
         type=int,
         default=None,
-        help="training runs side by side (seeds, tuning candidates): default one per CPU core; "
-        "1 on a single accelerator",
+        help="training runs side by side (each one model on one seed or candidate): default "
+        "one per CPU core; 1 on a single accelerator",
     )
     parser.add_argument(
         "--tune",
@@ -1087,8 +1112,7 @@ def main(argv=None) -> int:
             return fail(f"unknown candidate {wrong[0]!r}; valid: {', '.join(CANDIDATES)}")
         for exp in systems:
             t0 = time.perf_counter()
-            jobs = args.jobs or default_jobs(len(candidates))
-            tune_system(exp, args.profile, models, candidates, jobs)
+            tune_system(exp, args.profile, models, candidates, args.jobs)
             t1 = time.perf_counter()
             jobs = args.jobs or default_jobs(len(CHECK_SEEDS))
             try:
