@@ -342,12 +342,6 @@ def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monk
     monkeypatch.setattr(results, "_config", lambda exp, profile: config)
     calls = []
 
-    def fake_run(cmd, check):
-        calls.append(cmd)
-        return results.subprocess.CompletedProcess(cmd, 0)
-
-    monkeypatch.setattr(results.subprocess, "run", fake_run)
-
     def stored(seed, split, tuned):
         cfg = tuning.record(get_config("quick"), tuned)
         cfg.seed = seed
@@ -363,8 +357,7 @@ def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monk
         run = tmp_path / "runs" / "kdv-quick" / f"seed{seed}" / "pimrl"
         (run / "checkpoints").mkdir(parents=True)
         (run / "results.json").write_text(json.dumps(stored(seed, "test", tuned)))
-        command = results._seed_command("kdv", "quick", "pimrl", "long_rollout", seed)
-        results.run_commands([command])
+        calls.append(results._seed_command("kdv", "quick", "pimrl", "long_rollout", seed)[1])
     seed1 = tmp_path / results.tune_root("kdv", "quick", "long_rollout", 1) / "pimrl"
     assert (seed1 / "checkpoints").is_dir() and not (seed1 / "results.json").exists()
     # seed 2's results run was made with the default settings: not the candidate's run.
@@ -489,40 +482,59 @@ def test_results_start_one_comparison_per_model_and_seed_and_report_each_seed_on
     assert rows[1]["fno"].startswith("failed (exit 1, log runs/kdv-quick/seed1/fno/compare.log")
 
 
-def test_a_stopped_invocation_stops_its_runs_and_records_its_time(tmp_path, monkeypatch):
-    """`kill` (SIGTERM) of `python -m pimrl_jax.results` stops the runs it started side by side
-    (they resume from their checkpoints next time) instead of leaving them running unseen, and
-    an interrupted `run_system` still records the wall time it spent."""
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_stopped_invocation_stops_its_runs_and_records_its_time(tmp_path, monkeypatch, jobs):
+    """`kill` (SIGTERM) of `python -m pimrl_jax.results` stops the runs it started, one at a
+    time or side by side, and what they started in turn (compare's trainer), instead of leaving
+    them running unseen (each resumes from its checkpoint next time); an interrupted
+    `run_system` still records the wall time it spent."""
     import signal
     import subprocess
     import sys
     import time
 
-    sleeper = (
-        "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)"
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text(
+        "import os, subprocess, sys, time\n"
+        "if len(sys.argv) > 2:  # a child of its own, as compare starts the trainer\n"
+        "    subprocess.Popen([sys.executable, __file__, sys.argv[2]])\n"
+        "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+        "time.sleep(600)\n"
     )
-    pids = [tmp_path / "a.pid", tmp_path / "b.pid"]
     commands = [
-        (p.stem, [sys.executable, "-c", sleeper, str(p)], str(tmp_path / f"{p.stem}.log"))
-        for p in pids
-    ]
+        (n, [sys.executable, str(sleeper), str(tmp_path / n), str(tmp_path / f"{n}.child")],
+         str(tmp_path / f"{n}.log"))
+        for n in ("a", "b")
+    ]  # fmt: skip
+    started = [tmp_path / n for n in ("a", "a.child", "b", "b.child")[: 2 * jobs]]
     script = (
-        "import sys\nfrom pimrl_jax import results\nresults.stop_on_sigterm()\n"
-        f"results.run_commands({commands!r}, jobs=2)\n"
+        "from pimrl_jax import results\nresults.stop_on_sigterm()\n"
+        f"results.run_commands({commands!r}, jobs={jobs})\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while not all(p.exists() and p.read_text() for p in pids):
+        while not all(p.exists() and p.read_text() for p in started):
             assert time.monotonic() < deadline and parent.poll() is None
             time.sleep(0.05)
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
         parent.kill()
-    for p in pids:
-        with pytest.raises(ProcessLookupError):  # stopped and reaped
-            os.kill(int(p.read_text()), 0)
+    deadline = time.monotonic() + 10  # an orphaned child is reaped by init, a moment later
+    while any(_alive(int(p.read_text())) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p.name for p in started if _alive(int(p.read_text()))]
+    assert not (tmp_path / "b").exists() or jobs == 2  # one at a time: b never started
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(

@@ -89,13 +89,19 @@ def run_commands(commands, jobs: int = 1) -> list[int]:
     One at a time, a command's output streams here; side by side, each command's output goes to
     its log (appended) and a line says where, and when the command ends. Side by side the
     children do not preallocate accelerator memory (XLA_PYTHON_CLIENT_PREALLOCATE=false), so
-    they can share one.
+    they can share one. Each command is a process group of its own: stopped (Ctrl-C, SIGTERM
+    via `stop_on_sigterm`), this stops every process a command started (compare's trainer too),
+    and each resumes from its last checkpoint next time.
     """
     if jobs <= 1:
         codes = []
         for label, cmd, _ in commands:
             print(f"\n##### {label}: {' '.join(cmd[2:])}", flush=True)
-            codes.append(subprocess.run(cmd, check=False).returncode)
+            process = subprocess.Popen(cmd, start_new_session=True)
+            try:
+                codes.append(process.wait())
+            finally:
+                _stop(process)
         return codes
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     codes: list[int | None] = [None] * len(commands)
@@ -110,7 +116,9 @@ def run_commands(commands, jobs: int = 1) -> list[int]:
                 out = open(log, "a")  # closed when the process ends
                 print(f"\n##### {label}: {' '.join(cmd[2:])}\n##### log: {log}", flush=True)
                 running[index] = (
-                    subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env),
+                    subprocess.Popen(
+                        cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                    ),
                     out,
                 )
             time.sleep(0.5)
@@ -120,12 +128,22 @@ def run_commands(commands, jobs: int = 1) -> list[int]:
                     codes[index] = process.returncode
                     del running[index]
                     print(f"##### {commands[index][0]}: exit {process.returncode}", flush=True)
-    finally:  # interrupted (Ctrl-C, SIGTERM): stop the runs too; each resumes from its checkpoint
+    finally:  # interrupted (Ctrl-C, SIGTERM): stop the runs too
         for process, out in running.values():
-            process.terminate()
-            process.wait()
+            _stop(process)
             out.close()
     return codes
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group of `process` (a command and whatever it started), unless
+    the command has ended; then wait for it."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    process.wait()
 
 
 def stop_on_sigterm() -> None:
