@@ -410,6 +410,20 @@ def test_wall_time_counts_overlapping_invocations_once(tmp_path):
     assert results.union_length(spent["intervals"]) == pytest.approx(len(covered))
 
 
+def _flag_values(cmd) -> dict[str, str]:
+    """{"--flag": value} of a command's `--flag=value` arguments."""
+    return dict(a.split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
+
+
+def _rmse_column(report) -> dict[str, str]:
+    """{model: its RMSE cell} of a comparison report's table."""
+    return {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in open(report)
+        if line.startswith("| ") and not line.startswith("| model")
+    }
+
+
 def test_results_start_one_comparison_per_model_and_seed_and_report_each_seed_once(
     tmp_path, monkeypatch
 ):
@@ -426,14 +440,11 @@ def test_results_start_one_comparison_per_model_and_seed_and_report_each_seed_on
     )
     started = []
 
-    def flags(cmd):
-        return dict(a.split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
-
     def fake_run_commands(commands, jobs):
         started.append((commands, jobs))
         codes = []
         for _, cmd, _ in commands:
-            value = flags(cmd)
+            value = _flag_values(cmd)
             seed, failed = int(value["--config.seed"]), value["--models"] == "fno"
             config = get_config("quick")
             config.seed = seed
@@ -453,7 +464,10 @@ def test_results_start_one_comparison_per_model_and_seed_and_report_each_seed_on
     results.run_system("kdv", "quick", [0, 1], models)
 
     [(commands, jobs)] = started
-    runs = [(flags(cmd)["--models"], flags(cmd)["--config.seed"]) for _, cmd, _ in commands]
+    runs = [
+        (_flag_values(cmd)["--models"], _flag_values(cmd)["--config.seed"])
+        for _, cmd, _ in commands
+    ]
     assert runs == [
         ("pimrl,pimrl_nomp", "0"),
         ("pimrl,pimrl_nomp", "1"),
@@ -468,14 +482,7 @@ def test_results_start_one_comparison_per_model_and_seed_and_report_each_seed_on
         "runs/kdv-quick/seed1/pimrl.log",
     ]
     assert jobs == min(6, os.cpu_count())
-    rows = {
-        seed: {
-            line.split("|")[1].strip(): line.split("|")[2].strip()
-            for line in (tmp_path / f"runs/kdv-quick/seed{seed}/comparison.md").open()
-            if line.startswith("| ") and not line.startswith("| model")
-        }
-        for seed in (0, 1)
-    }
+    rows = {s: _rmse_column(tmp_path / f"runs/kdv-quick/seed{s}/comparison.md") for s in (0, 1)}
     assert list(rows[0]) == models  # the asked order
     assert rows[0]["fno"] == "0.1" and rows[0]["pimrl_nomp"] == "0.1"
     assert rows[1]["pimrl"] == "1.1"
@@ -560,14 +567,11 @@ def test_tuning_starts_one_comparison_per_candidate_and_model(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     started = []
 
-    def flags(cmd):
-        return dict(a.split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
-
     def fake_run_commands(commands, jobs):
         started.append((commands, jobs))
         codes = []
         for _, cmd, _ in commands:
-            value = flags(cmd)
+            value = _flag_values(cmd)
             failed = value["--models"] == "fno" and "long_rollout" in value["--workdir"]
             for model in value["--models"].split(","):
                 if not failed:
@@ -583,7 +587,10 @@ def test_tuning_starts_one_comparison_per_candidate_and_model(tmp_path, monkeypa
     results.tune_system("kdv", "quick", models, ("default", "long_rollout", "long_pretraining"))
 
     [(commands, jobs)] = started
-    runs = [(flags(c)["--workdir"].split("/")[-2], flags(c)["--models"]) for _, c, _ in commands]
+    runs = [
+        (_flag_values(c)["--workdir"].split("/")[-2], _flag_values(c)["--models"])
+        for _, c, _ in commands
+    ]
     assert not tuning.applies("fno", "long_pretraining", results._config("kdv", "quick"))
     assert [r for r in runs if r[0] == "long_pretraining"] == [
         ("long_pretraining", "pimrl,pimrl_nomp"),
@@ -597,10 +604,6 @@ def test_tuning_starts_one_comparison_per_candidate_and_model(tmp_path, monkeypa
     assert all("--noreport" in cmd for _, cmd, _ in commands)
     assert jobs == min(len(commands), os.cpu_count())
     report = tmp_path / results.tune_root("kdv", "quick", "long_rollout") / "comparison_val.md"
-    rows = {
-        line.split("|")[1].strip(): line.split("|")[2].strip()
-        for line in report.open()
-        if line.startswith("| ") and not line.startswith("| model")
-    }
+    rows = _rmse_column(report)
     assert rows["pimrl"] == "0.25" and rows["persistence"] == "0.25"
     assert rows["fno"].startswith("failed (exit 1, log runs/tune/kdv-quick/long_rollout/seed0/fno/")
