@@ -215,7 +215,8 @@ def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int | 
             config.seed = seed
         found = compare.collect(workdir, models)
         # A model of a comparison that failed, without results of its settings, failed (a
-        # results.json left from other settings is not reported as its result).
+        # results.json left from other settings is not reported as its result); with command
+        # line overrides, which this check does not apply, every model of a failed comparison.
         failures = {
             model: {"returncode": code, "log": os.path.join(workdir, model, "compare.log")}
             for (group, run_seed), code in zip(runs, codes, strict=True)
