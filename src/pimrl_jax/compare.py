@@ -307,18 +307,16 @@ def main(argv):
     # A stale results.json of a run that just failed must not be reported as current.
     for model in failures:
         results[model] = None
-    if _FLAGS["report"].value:
-        table = write_report(
-            workdir, results, report_title(config, split), failures, report_stem(split)
-        )
+    report, stem = _FLAGS["report"].value, report_stem(split)
+    if report:
+        table = write_report(workdir, results, report_title(config, split), failures, stem)
     else:
         table = format_table(results, failures)
     print("\n" + table)
     reduction = _reduction_line(results)
     if reduction:
         print(reduction)
-    if _FLAGS["report"].value:
-        stem = report_stem(split)
+    if report:
         print(f"\nwrote {os.path.join(workdir, stem + '.md')} and {stem}.png")
     if failures:
         print(f"failed: {', '.join(failures)} (see their compare.log)", file=sys.stderr)

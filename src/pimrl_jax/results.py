@@ -210,27 +210,37 @@ def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int | 
         )
     config = _config(exp, profile)
     for seed in seeds:
-        workdir = f"{run_root(exp, profile)}/seed{seed}"
         with config.unlocked():
             config.seed = seed
-        found = compare.collect(workdir, models)
-        # A model of a comparison that failed, without results of its settings, failed (a
-        # results.json left from other settings is not reported as its result); with command
-        # line overrides, which this check does not apply, every model of a failed comparison.
-        failures = {
-            model: {"returncode": code, "log": os.path.join(workdir, model, "compare.log")}
-            for (group, run_seed), code in zip(runs, codes, strict=True)
-            if code and run_seed == seed
-            for model in group
-            if overrides
-            or not compare.same_config(
-                (found[model] or {}).get("config"), compare.model_config(config, model)
-            )
-        }
-        found.update({model: None for model in failures})
-        compare.write_report(workdir, found, compare.report_title(config), failures)
+
+        # Results of a run's own settings; a results.json left from other settings is not its
+        # result. With command line overrides, which this check does not apply, none is.
+        def current(model, found):
+            wanted = compare.model_config(config, model)
+            return not overrides and compare.same_config((found or {}).get("config"), wanted)
+
+        failed = [(g, code) for (g, s), code in zip(runs, codes, strict=True) if code and s == seed]
+        workdir = f"{run_root(exp, profile)}/seed{seed}"
+        _write_report(workdir, models, failed, compare.report_title(config), "test", current)
         print(f"##### wrote {workdir}/comparison.md and comparison.png", flush=True)
     return time.perf_counter() - t0
+
+
+def _write_report(workdir: str, models, failed, title: str, split: str, current) -> None:
+    """`workdir`'s comparison report of `models`, once all their runs are done: a model of a
+    failed run (`failed`: [(its models, exit code)]) shows as failed unless
+    `current(model, its results)` says the results it has are its own."""
+    from pimrl_jax import compare
+
+    found = compare.collect(workdir, models, split)
+    failures = {
+        model: {"returncode": code, "log": os.path.join(workdir, model, "compare.log")}
+        for group, code in failed
+        for model in group
+        if not current(model, found[model])
+    }
+    found.update({model: None for model in failures})
+    compare.write_report(workdir, found, title, failures, compare.report_stem(split))
 
 
 def run_root(exp: str, profile: str) -> str:
@@ -313,19 +323,15 @@ def tune_system(
     finally:  # an interrupted invocation's time was spent too
         add_time(f"runs/tune/{exp}-{profile}/tune_time.json", time.perf_counter() - t0)
     for candidate in dict.fromkeys(c for c, _ in runs):
-        workdir = tune_root(exp, profile, candidate)
-        found = compare.collect(
-            workdir, [m for c, group in runs if c == candidate for m in group], "val"
-        )
-        failures = {  # a failed run's model without validation results
-            model: {"returncode": code, "log": os.path.join(workdir, model, "compare.log")}
-            for (c, group), code in zip(runs, codes, strict=True)
-            if code and c == candidate
-            for model in group
-            if found[model] is None
-        }
+        trained = [m for c, group in runs if c == candidate for m in group]
+        failed = [
+            (g, code) for (c, g), code in zip(runs, codes, strict=True) if code and c == candidate
+        ]
         title = compare.report_title(config, "val") + f", {candidate}"
-        compare.write_report(workdir, found, title, failures, compare.report_stem("val"))
+        _write_report(  # a failed run's model without validation results failed
+            tune_root(exp, profile, candidate), trained, failed, title, "val",
+            lambda model, found: found is not None,
+        )  # fmt: skip
     return time.perf_counter() - t0
 
 
