@@ -632,3 +632,40 @@ def test_training_a_subset_still_reports_every_model_and_seed(tmp_path, monkeypa
     assert f"| pimrl | 3/3 | {np.mean([0.1, 0.2, 0.3]):.4g} ± " in doc
     assert "| percnn | 3/3 | 0.5 ± 0 |" in doc
     assert "| 1D KdV | 0.2 ± " in open("README.md").read()
+
+
+def test_a_candidate_in_use_that_another_model_never_ran_is_named():
+    """The equal tuning budget, checked on the tables: a model's choice stands only on a
+    candidate every other learned model ran, here or in the kept earlier table (a `= X` cell is
+    run X; a diverged run was run); evaluating another's parameters is no choice of its own."""
+    cols = [f"{c}: val RMSE / HCT" for c in results.CANDIDATES]
+
+    def table(rows):
+        head = ["model", *cols, "seed check", "choice", "in use"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for model, cells, used in rows:
+            lines.append("| " + " | ".join([model, *cells, "–", "–", used]) + " |")
+        return "\n".join(lines)
+
+    nr = "not run"
+    here = table(
+        [
+            ("pimrl", [nr, "0.07 / 5", nr, nr, "0.06 / 7"], "long_unroll"),
+            ("pimrl_nomp", [nr] * 5, "long_unroll (pimrl's)"),
+            ("percnn", [nr, "0.08 / 6", nr, "= long_pretraining", nr], "long_rollout"),
+            ("fno", ["0.09 / 4", nr, "= default", "= default", nr], "default"),
+        ]
+    )
+    gap = results.unequal_tuning([here])
+    assert "pimrl uses `long_unroll`, which percnn, fno did not run" in gap
+    assert "percnn uses `long_rollout`, which fno did not run" in gap
+    assert "fno uses `default`, which pimrl, percnn did not run" in gap
+    assert "pimrl_nomp" not in gap
+    earlier = table(
+        [
+            ("pimrl", ["diverged at step 9", nr, nr, nr, nr], "long_rollout"),
+            ("percnn", ["0.1 / 2", nr, nr, "= long_pretraining", "diverged at step 3"], "default"),
+            ("fno", [nr, "0.2 / 1", "= default", "= default", "0.1 / 3"], "default"),
+        ]
+    )
+    assert results.unequal_tuning([here, earlier]) is None

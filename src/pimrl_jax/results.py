@@ -858,8 +858,13 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
             "",
             tuning,
         ]
-    if old and (kept := _tuning_block(old)) and (not tuning or _lost_cells(kept, tuning)):
+    kept = _tuning_block(old) if old else None
+    if kept and (not tuning or _lost_cells(kept, tuning)):
         lines += ["", kept]  # runs/tune/ here lacks runs this earlier table was computed from
+    else:
+        kept = None
+    if gap := unequal_tuning([t for t in (tuning, kept) if t]):
+        lines += ["", gap]
     notes = notes_path(exp, profile)
     if os.path.exists(notes):  # hand-written reading of these numbers, kept beside them
         lines += ["", open(notes).read().strip()]
@@ -916,6 +921,44 @@ def _lost_cells(earlier: str, table: str) -> list[tuple[str, str]]:
         for key, cell in _table_cells(earlier).items()
         if key[1].endswith("val RMSE / HCT") and cell != "not run" and now.get(key) == "not run"
     ]
+
+
+def unequal_tuning(tables: list[str]) -> str | None:
+    """The protocol's equal budget, checked on a system's tuning tables (the one computed here
+    first, any kept earlier one after it): a line naming each candidate in use that another
+    learned model has not run in any of them (a `= X` cell is model X's run; a failed or diverged
+    run was run), or None when every model in use stands on a candidate all the others ran."""
+    if not tables:
+        return None
+    merged: dict[tuple[str, str], list[str]] = {}
+    for table in tables:
+        for key, cell in _table_cells(table).items():
+            merged.setdefault(key, []).append(cell)
+    models = [m for m, h in merged if h == "in use" and m not in PARAMS_FROM]
+
+    def ran(model: str, candidate: str, depth: int = 0) -> bool:
+        for cell in merged.get((model, f"{candidate}: val RMSE / HCT"), []):
+            if cell.startswith("= ") and depth < len(CANDIDATES):
+                if ran(model, cell[2:], depth + 1):
+                    return True
+            elif cell != "not run":
+                return True
+        return False
+
+    gaps = []
+    for model in models:
+        candidate = merged[(model, "in use")][0]
+        missing = [m for m in models if m != model and not ran(m, candidate)]
+        if candidate in CANDIDATES and missing:
+            gaps.append(f"{model} uses `{candidate}`, which {', '.join(missing)} did not run")
+    if not gaps:
+        return None
+    return (
+        "**Unequal tuning budget:** "
+        + "; ".join(gaps)
+        + " (the tuning protocol records a choice only once every learned model has run its"
+        " candidate: run it for them, `--tune --candidates <candidate> --models <them>`)."
+    )
 
 
 def notes_path(exp: str, profile: str) -> str:
