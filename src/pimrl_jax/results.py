@@ -18,8 +18,9 @@ trained again. The wall time spent on a system is recorded per invocation in
 `runs/<exp>-<profile>/results_time.json` and summed over the time they covered (invocations
 that overlapped count once).
 
-Then it rewrites `docs/results.md` from what `runs/` holds: per system, mean ± std over the
-seeds (population std) of RMSE, MAE and HCT (per field, the headline; pooled and worst field
+Then it rewrites `docs/results.md` from what `runs/` holds — every model over every seed,
+whatever `--models`/`--seeds` chose to train: per system, mean ± std over the seeds (population
+std) of RMSE, MAE and HCT (per field, the headline; pooled and worst field
 beside it), diverged runs marked with their seed and step, the stability diagnostics, PIMRL's
 reduction against our PeRCNN next to the paper's, the closure report of the dataset and the
 comparison figure of seed 0. A system with no runs here keeps its section from the current file
