@@ -929,8 +929,6 @@ def unequal_tuning(tables: list[str]) -> str | None:
     first, any kept earlier one after it): a line naming each candidate in use that another
     learned model has not run in any of them (a `= X` cell is model X's run; a failed or diverged
     run was run), or None when every model in use stands on a candidate all the others ran."""
-    if not tables:
-        return None
     merged: dict[tuple[str, str], list[str]] = {}
     for table in tables:
         for key, cell in _table_cells(table).items():
