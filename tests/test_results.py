@@ -415,6 +415,20 @@ def _flag_values(cmd) -> dict[str, str]:
     return dict(a.split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
 
 
+def _fake_comparisons(monkeypatch, comparison) -> list:
+    """Replace `results.run_commands` by `comparison(its --flag=value arguments)` per command,
+    which writes the command's runs and returns its exit code; returns the list that receives
+    each call's (commands, jobs)."""
+    started = []
+
+    def fake_run_commands(commands, jobs):
+        started.append((commands, jobs))
+        return [comparison(_flag_values(cmd)) for _, cmd, _ in commands]
+
+    monkeypatch.setattr(results, "run_commands", fake_run_commands)
+    return started
+
+
 def _rmse_column(report) -> dict[str, str]:
     """{model: its RMSE cell} of a comparison report's table."""
     return {
@@ -438,28 +452,22 @@ def test_results_start_one_comparison_per_model_and_seed_and_report_each_seed_on
     monkeypatch.setattr(  # the dataset step
         results.subprocess, "run", lambda cmd, check: results.subprocess.CompletedProcess(cmd, 0)
     )
-    started = []
 
-    def fake_run_commands(commands, jobs):
-        started.append((commands, jobs))
-        codes = []
-        for _, cmd, _ in commands:
-            value = _flag_values(cmd)
-            seed, failed = int(value["--config.seed"]), value["--models"] == "fno"
-            config = get_config("quick")
-            config.seed = seed
-            for model in value["--models"].split(","):
-                run = tmp_path / value["--workdir"] / model
-                run.mkdir(parents=True)
-                stored = {"config": compare.model_config(config, model)}
-                if failed:  # a results.json of other settings stays behind
-                    stored["config"]["train"]["lr"] = -1.0
-                res = {"rmse": 0.1 + seed, "mae": 0.05, "hct": 3.0, "n_params": 7, **stored}
-                (run / "results.json").write_text(json.dumps(res))
-            codes.append(1 if failed and seed == 1 else 0)
-        return codes
+    def comparison(value):
+        seed, failed = int(value["--config.seed"]), value["--models"] == "fno"
+        config = get_config("quick")
+        config.seed = seed
+        for model in value["--models"].split(","):
+            run = tmp_path / value["--workdir"] / model
+            run.mkdir(parents=True)
+            stored = {"config": compare.model_config(config, model)}
+            if failed:  # a results.json of other settings stays behind
+                stored["config"]["train"]["lr"] = -1.0
+            res = {"rmse": 0.1 + seed, "mae": 0.05, "hct": 3.0, "n_params": 7, **stored}
+            (run / "results.json").write_text(json.dumps(res))
+        return 1 if failed and seed == 1 else 0
 
-    monkeypatch.setattr(results, "run_commands", fake_run_commands)
+    started = _fake_comparisons(monkeypatch, comparison)
     models = ["pimrl_nomp", "fno", "pimrl", "oracle", "persistence"]
     results.run_system("kdv", "quick", [0, 1], models)
 
@@ -565,24 +573,18 @@ def test_tuning_starts_one_comparison_per_candidate_and_model(tmp_path, monkeypa
     from pimrl_jax import tuning
 
     monkeypatch.chdir(tmp_path)
-    started = []
 
-    def fake_run_commands(commands, jobs):
-        started.append((commands, jobs))
-        codes = []
-        for _, cmd, _ in commands:
-            value = _flag_values(cmd)
-            failed = value["--models"] == "fno" and "long_rollout" in value["--workdir"]
-            for model in value["--models"].split(","):
-                if not failed:
-                    run = tmp_path / value["--workdir"] / model
-                    run.mkdir(parents=True)
-                    res = {"rmse": 0.25, "mae": 0.1, "hct": 3.0, "n_params": 7}
-                    (run / "results_val.json").write_text(json.dumps(res))
-            codes.append(1 if failed else 0)
-        return codes
+    def comparison(value):
+        failed = value["--models"] == "fno" and "long_rollout" in value["--workdir"]
+        for model in value["--models"].split(","):
+            if not failed:
+                run = tmp_path / value["--workdir"] / model
+                run.mkdir(parents=True)
+                res = {"rmse": 0.25, "mae": 0.1, "hct": 3.0, "n_params": 7}
+                (run / "results_val.json").write_text(json.dumps(res))
+        return 1 if failed else 0
 
-    monkeypatch.setattr(results, "run_commands", fake_run_commands)
+    started = _fake_comparisons(monkeypatch, comparison)
     models = ["pimrl", "pimrl_nomp", "fno", "persistence"]
     results.tune_system("kdv", "quick", models, ("default", "long_rollout", "long_pretraining"))
 
