@@ -860,10 +860,10 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
             tuning,
         ]
     kept = _tuning_block(old) if old else None
-    if kept and (not tuning or _lost_cells(kept, tuning)):
+    if kept and tuning and not _lost_cells(kept, tuning):
+        kept = None  # the table made here holds every result the earlier one had
+    if kept:
         lines += ["", kept]  # runs/tune/ here lacks runs this earlier table was computed from
-    else:
-        kept = None
     if gap := unequal_tuning([t for t in (tuning, kept) if t]):
         lines += ["", gap]
     notes = notes_path(exp, profile)
@@ -935,14 +935,14 @@ def unequal_tuning(tables: list[str]) -> str | None:
             merged.setdefault(key, []).append(cell)
     models = [m for m, h in merged if h == "in use" and m not in PARAMS_FROM]
 
-    def ran(model: str, candidate: str, depth: int = 0) -> bool:
-        for cell in merged.get((model, f"{candidate}: val RMSE / HCT"), []):
-            if cell.startswith("= ") and depth < len(CANDIDATES):
-                if ran(model, cell[2:], depth + 1):
-                    return True
-            elif cell != "not run":
-                return True
-        return False
+    def cells(model: str, candidate: str) -> list[str]:
+        return merged.get((model, f"{candidate}: val RMSE / HCT"), [])
+
+    def ran(model: str, candidate: str) -> bool:
+        # `= X` names a candidate that is a run of its own (`tuning.equivalent`): one step.
+        found = cells(model, candidate)
+        found += [c for same in found if same.startswith("= ") for c in cells(model, same[2:])]
+        return any(c != "not run" and not c.startswith("= ") for c in found)
 
     gaps = []
     for model in models:
