@@ -53,8 +53,10 @@ CONFIGS = {
 DT, N_CONV, FIELDS, LR = 0.5, 3, 2, 1e-3
 JAX_VARIANTS = ("jax-autodiff", "jax-autodiff+remat", "jax-custom")
 # "torch": PyTorch's default intra-op threads (one per core); "torch-1thread": one thread, which
-# on the shared 2-core machine was the faster of the two (OpenMP threads spin under load).
-TORCH_VARIANTS = ("torch", "torch-1thread")
+# on the shared 2-core machine was the faster of the two (OpenMP threads spin under load);
+# "torch-cuda": the same module on the first CUDA device (the default where one is present).
+TORCH_VARIANTS = ("torch", "torch-1thread", "torch-cuda")
+CPU_TORCH_VARIANTS = TORCH_VARIANTS[:2]
 INSTALL = "pip install -e '.[bench]'  (or: pip install torch==2.13.0)"
 
 
@@ -113,7 +115,7 @@ def _reset_peak() -> bool:
 # PyTorch
 
 
-def torch_iteration(dim: int, laplacian: str, threads: int | None = None):
+def torch_iteration(dim: int, laplacian: str, threads: int | None = None, device: str = "cpu"):
     import torch
     from torch import nn
 
@@ -184,12 +186,13 @@ def torch_iteration(dim: int, laplacian: str, threads: int | None = None):
             diffusion = (c["c_up"] * torch.sigmoid(self.C)).reshape(shape)
             return u + DT * (torch.cat(pis, dim=1) + diffusion * self.laplacian(u))
 
-    cell = TorchCell()
+    cell = TorchCell().to(device)
     optimizer = torch.optim.Adam(cell.parameters(), lr=LR)
     channels_first = (0, dim + 1) + tuple(range(1, dim + 1))
-    u_init = torch.tensor(np.ascontiguousarray(u0.transpose(channels_first)))
+    u_init = torch.tensor(np.ascontiguousarray(u0.transpose(channels_first)), device=device)
     truth = torch.tensor(
-        np.ascontiguousarray(target.transpose((0, 1, dim + 2) + tuple(range(2, dim + 2))))
+        np.ascontiguousarray(target.transpose((0, 1, dim + 2) + tuple(range(2, dim + 2)))),
+        device=device,
     )
 
     def iteration():
@@ -202,9 +205,11 @@ def torch_iteration(dim: int, laplacian: str, threads: int | None = None):
         loss = torch.mean((torch.stack(kept, dim=1) - truth) ** 2)
         loss.backward()
         optimizer.step()
-        return float(loss.detach())
+        return float(loss.detach())  # waits for the device
 
-    info = {"threads": torch.get_num_threads(), "version": torch.__version__}
+    info = {"threads": torch.get_num_threads(), "version": torch.__version__, "device": device}
+    if device != "cpu":
+        info["device_peak_mib"] = lambda: torch.cuda.max_memory_allocated() / 2**20
     return iteration, info
 
 
@@ -257,6 +262,11 @@ def jax_iteration(dim: int, variant: str):
         "backend": jax.default_backend(),
         "xla_temp_mib": memory.temp_size_in_bytes / 2**20 if memory else None,
     }
+    if jax.default_backend() != "cpu":
+        device = jax.devices()[0]
+        info["device_peak_mib"] = lambda: (
+            (device.memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**20
+        )
     return iteration, info
 
 
@@ -267,7 +277,8 @@ def jax_iteration(dim: int, variant: str):
 def worker(args) -> dict:
     if args.worker.startswith("torch"):
         threads = 1 if args.worker == "torch-1thread" else None
-        iteration, info = torch_iteration(args.dim, args.torch_laplacian, threads)
+        device = "cuda" if args.worker == "torch-cuda" else "cpu"
+        iteration, info = torch_iteration(args.dim, args.torch_laplacian, threads, device)
     else:
         iteration, info = jax_iteration(args.dim, args.worker)
     # Memory baseline after the setup (model, data, optimiser; JAX compiled ahead of time),
@@ -284,6 +295,8 @@ def worker(args) -> dict:
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     peak = _status("VmHWM") - base if peak_ok else float("nan")
+    if "device_peak_mib" in info:  # on an accelerator: its allocator's peak, not host memory
+        info["device_peak_mib"] = info["device_peak_mib"]()
     return dict(info, first_loss=first_loss, warmup_s=warmup, wall=wall, cpu=cpu, peak_mib=peak)
 
 
@@ -301,7 +314,12 @@ def main():
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=[2, 3])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--iters", type=int, default=3)
-    parser.add_argument("--variants", nargs="+", default=[*TORCH_VARIANTS, *JAX_VARIANTS])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        help="default: torch-cuda and the JAX variants where CUDA is present, else "
+        "torch, torch-1thread and the JAX variants",
+    )
     parser.add_argument("--torch_laplacian", choices=["roll", "conv"], default="roll")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--dim", type=int, default=2, help=argparse.SUPPRESS)
@@ -314,6 +332,10 @@ def main():
     except ImportError:
         print(f"benchmarks/percnn_torch.py needs PyTorch (benchmark only): {INSTALL}")
         return
+    if not args.variants:
+        cuda = torch.cuda.is_available()
+        args.variants = ["torch-cuda"] if cuda else list(CPU_TORCH_VARIANTS)
+        args.variants += JAX_VARIANTS
     unknown = set(args.variants) - {*TORCH_VARIANTS, *JAX_VARIANTS}
     if unknown:
         valid = " ".join((*TORCH_VARIANTS, *JAX_VARIANTS))
