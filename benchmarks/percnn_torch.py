@@ -54,8 +54,9 @@ DT, N_CONV, FIELDS, LR = 0.5, 3, 2, 1e-3
 JAX_VARIANTS = ("jax-autodiff", "jax-autodiff+remat", "jax-custom")
 # "torch": PyTorch's default intra-op threads (one per core); "torch-1thread": one thread, which
 # on the shared 2-core machine was the faster of the two (OpenMP threads spin under load);
-# "torch-cuda": the same module on the first CUDA device (the default where one is present).
-TORCH_VARIANTS = ("torch", "torch-1thread", "torch-cuda")
+# "torch-cuda": the same module on the first CUDA device (the default where one is present);
+# "torch-cuda-compile": that module under torch.compile (the warm-up iteration compiles it).
+TORCH_VARIANTS = ("torch", "torch-1thread", "torch-cuda", "torch-cuda-compile")
 CPU_TORCH_VARIANTS = TORCH_VARIANTS[:2]
 INSTALL = "pip install -e '.[bench]'  (or: pip install torch==2.13.0)"
 
@@ -115,7 +116,13 @@ def _reset_peak() -> bool:
 # PyTorch
 
 
-def torch_iteration(dim: int, laplacian: str, threads: int | None = None, device: str = "cpu"):
+def torch_iteration(
+    dim: int,
+    laplacian: str,
+    threads: int | None = None,
+    device: str = "cpu",
+    compile_: bool = False,
+):
     import torch
     from torch import nn
 
@@ -188,6 +195,7 @@ def torch_iteration(dim: int, laplacian: str, threads: int | None = None, device
 
     cell = TorchCell().to(device)
     optimizer = torch.optim.Adam(cell.parameters(), lr=LR)
+    step = torch.compile(cell) if compile_ else cell
     channels_first = (0, dim + 1) + tuple(range(1, dim + 1))
     u_init = torch.tensor(np.ascontiguousarray(u0.transpose(channels_first)), device=device)
     truth = torch.tensor(
@@ -199,7 +207,7 @@ def torch_iteration(dim: int, laplacian: str, threads: int | None = None, device
         optimizer.zero_grad()
         u, kept = u_init, []
         for t in range(c["steps"]):
-            u = cell(u)
+            u = step(u)
             if (t + 1) % c["every"] == 0:
                 kept.append(u)
         loss = torch.mean((torch.stack(kept, dim=1) - truth) ** 2)
@@ -277,8 +285,9 @@ def jax_iteration(dim: int, variant: str):
 def worker(args) -> dict:
     if args.worker.startswith("torch"):
         threads = 1 if args.worker == "torch-1thread" else None
-        device = "cuda" if args.worker == "torch-cuda" else "cpu"
-        iteration, info = torch_iteration(args.dim, args.torch_laplacian, threads, device)
+        device = "cuda" if args.worker.startswith("torch-cuda") else "cpu"
+        compile_ = args.worker.endswith("-compile")
+        iteration, info = torch_iteration(args.dim, args.torch_laplacian, threads, device, compile_)
     else:
         iteration, info = jax_iteration(args.dim, args.worker)
     # Memory baseline after the setup (model, data, optimiser; JAX compiled ahead of time),
