@@ -43,6 +43,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments.common import EXPERIMENTS, PROFILES  # noqa: E402
+from pimrl_jax.models.conv import IMPLS  # noqa: E402
 from pimrl_jax.models.registry import MODELS, build_model  # noqa: E402
 from pimrl_jax.train import make_loss  # noqa: E402
 from solvers.systems import get_system  # noqa: E402
@@ -70,10 +71,13 @@ def machine() -> str:
     )
 
 
-def measure(exp: str, profile: str, name: str, repeats: int, budget_s: float) -> dict:
+def measure(
+    exp: str, profile: str, name: str, repeats: int, budget_s: float, impl: str = "auto"
+) -> dict:
     """Compile time, median step time and XLA memory plan of one model's training gradient."""
     config = importlib.import_module(f"experiments.{exp}").get_config(profile)
     config.model.name = name
+    config.model.micro.impl = config.model.macro.impl = impl
     data = config.data
     channels = get_system(data.system, int(data.ndim)).channels
     space = (int(data.grid),) * int(data.ndim)
@@ -145,6 +149,12 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--budget", type=float, default=5.0, help="seconds of timed runs per case (>= 1 run)"
     )
+    parser.add_argument(
+        "--impl",
+        default="auto",
+        choices=IMPLS,
+        help="PeriodicConv implementation of the micro and macro modules",
+    )
     args = parser.parse_args(argv)
     # A cache hit would report a load, not a compile.
     jax.config.update("jax_enable_compilation_cache", False)
@@ -155,7 +165,7 @@ def main(argv=None) -> None:
         for exp in args.experiments:
             for name in args.models:
                 try:
-                    row = measure(exp, profile, name, args.repeats, args.budget)
+                    row = measure(exp, profile, name, args.repeats, args.budget, args.impl)
                 except Exception as err:  # one failing model must not hide the others
                     row = dict(exp=exp, profile=profile, model=name, error=repr(err)[:120])
                 rows.append(row)
