@@ -31,7 +31,7 @@ def model_defaults() -> ConfigDict:
                 kernel=1,  # their kernel size (1 for reaction-diffusion, 5 for advection)
                 hidden=8,  # their output channels
                 init_scale=0.02,  # PeRCNN's small Xavier-uniform scale
-                impl="auto",  # PeriodicConv: "im2col" on CPU, "lax" on GPU/TPU
+                impl="auto",  # PeriodicConv: "im2col" on CPU and GPU, "lax" on TPU
                 integrator=None,  # None: data.micro_integrator ("euler" | "rk4")
                 # 0: the paper's unbounded Pi-block; s > 0 (or one per field): s*tanh(Pi/s)
                 saturation=0.0,
