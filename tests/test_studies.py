@@ -241,6 +241,46 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     assert "| 4 | 2 (profile) |" in open("docs/studies.md").read()
 
 
+def test_a_documented_block_is_not_replaced_by_one_missing_its_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    os.symlink(ROOT / "experiments", tmp_path / "experiments")
+    doc = "docs/studies.md"
+    points = studies.plan("noise", "kdv", "smoke", models=("pimrl", "percnn"), levels=(0.05,))
+    values = {"0 %": (0.1, 0.3), "5 %": (0.2, 0.4)}
+    for p in points:
+        config = studies.point_config("kdv", "smoke", p, 0)
+        for m, v in zip(p.models, values[p.label], strict=True):
+            _fake(p.root, 0, m, v, 1.0, config)
+    block = studies.fresh_section("noise", "kdv", "smoke", (0,), points, doc=doc)
+    assert "| pimrl | 0.1 ± 0 | 0.2 ± 0 |" in block  # nothing documented yet: the runs' block
+    studies.write({("noise", "kdv"): block}, "smoke", doc=doc)
+    figure = pathlib.Path("docs/figures/studies-noise-kdv-smoke.png")
+    drawn = figure.read_bytes()
+
+    # On a machine without the 5 % runs their cells would read "not run" (and the figure lose
+    # its points): the documented block and figure stay, and a line names what trains them.
+    shutil.rmtree(points[1].root)
+    capsys.readouterr()
+    assert studies.fresh_section("noise", "kdv", "smoke", (0,), points, doc=doc) is None
+    out = capsys.readouterr().out
+    assert "kept the documented noise kdv block: runs/ here lacks 4 of its results" in out
+    assert "(pimrl at 5 %, percnn at 5 %, pimrl at 5 %, ...)" in out
+    assert "`make study STUDY=noise EXP=kdv PROFILE=smoke SEEDS=0` trains them" in out
+    assert figure.read_bytes() == drawn
+    studies.write({}, "smoke", doc=doc)
+    assert "| pimrl | 0.1 ± 0 | 0.2 ± 0 |" in open(doc).read()
+    # (What it guards against: section() alone draws the figure from the runs here.)
+    assert "| pimrl | 0.1 ± 0 | not run |" in studies.section("noise", "kdv", "smoke", (0,), points)
+    assert figure.read_bytes() != drawn
+
+    # A block that loses nothing replaces the documented one (here: a changed result).
+    config = studies.point_config("kdv", "smoke", points[1], 0)
+    for m, v in zip(points[1].models, (0.25, 0.4), strict=True):
+        _fake(points[1].root, 0, m, v, 1.0, config)
+    block = studies.fresh_section("noise", "kdv", "smoke", (0,), points, doc=doc)
+    assert "| pimrl | 0.1 ± 0 | 0.25 ± 0 |" in block
+
+
 def test_a_point_whose_training_stopped_says_so_and_why(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.symlink(ROOT / "experiments", tmp_path / "experiments")

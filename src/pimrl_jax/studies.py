@@ -678,7 +678,9 @@ terms — and evaluates only free rollouts from one initial state; these studies
 our quick profiles (docs/profiles.md), on the project's 2-core CPU machine. Every run resumes and
 is reused when its config matches (runs under `runs/studies/`, and the `make results` runs in
 `runs/<exp>-<profile>/` where a study point is the profile itself). Each block says the command
-that regenerates it; mean ± std over training seeds (population std).
+that regenerates it; mean ± std over training seeds (population std). A block is never replaced
+by one that reads "not run" where it holds a result (runs made on another machine, say): the
+documented block and its figure stay, and the command says what would train the missing runs.
 """
 
 
@@ -701,6 +703,48 @@ def not_run(study: str, exp: str, profile: str) -> str:
         f"### {results.TITLES[exp]}, {profile} profile\n\n"
         f"Not run yet: `{_command(study, exp, profile, SEEDS)}`."
     )
+
+
+def lost_results(documented: str | None, block: str) -> list[str]:
+    """The cells ("row at column") of the `documented` block's tables that hold a result and
+    read "not run" in `block`, the one made from `runs/` here: runs this machine lacks (the
+    document was written elsewhere, or they were moved away)."""
+    if not documented:
+        return []
+
+    def tables(text: str) -> list[dict[tuple[str, str], str]]:
+        chunks = re.split(r"\n\s*\n", text)
+        return [results._table_cells(c) for c in chunks if c.lstrip().startswith("|")]
+
+    return [
+        f"{row} at {column}"
+        for before, now in zip(tables(documented), tables(block), strict=False)
+        for (row, column), cell in before.items()
+        if cell != "not run" and now.get((row, column)) == "not run"
+    ]
+
+
+def fresh_section(study, exp, profile, seeds, points, doc: str = DOC) -> str | None:
+    """`section` from the runs here, unless it would turn a result documented in `doc` into
+    "not run" (`lost_results`): then None (the document keeps its block and its figure, as
+    `write` keeps every block it is not given), and a line says what would train the runs."""
+    figure = os.path.join(FIGURES, f"studies-{study}-{exp}-{profile}.png")
+    drawn = open(figure, "rb").read() if os.path.exists(figure) else None
+    block = section(study, exp, profile, seeds, points)
+    old = open(doc).read() if os.path.exists(doc) else ""
+    lost = lost_results(_existing(old, study, exp), block) if block else []
+    if not lost:
+        return block
+    if drawn is not None:  # section() drew the figure from these runs: put the documented back
+        with open(figure, "wb") as f:
+            f.write(drawn)
+    shown = ", ".join(lost[:3]) + (", ..." if len(lost) > 3 else "")
+    print(
+        f"kept the documented {study} {exp} block: runs/ here lacks {len(lost)} of its results "
+        f"({shown}); `{_command(study, exp, profile, seeds)}` trains them",
+        flush=True,
+    )
+    return None
 
 
 def write(blocks: dict[tuple[str, str], str], profile: str, doc: str = DOC) -> None:
@@ -804,7 +848,7 @@ def main(argv=None) -> int:
                 print(f"##### {args.study} {exp} {args.profile}: {minutes:.1f} min", flush=True)
         except (RuntimeError, ValueError) as error:
             return fail(str(error))
-        body = section(args.study, exp, args.profile, seeds, points)
+        body = fresh_section(args.study, exp, args.profile, seeds, points)
         if body is not None:
             blocks[(args.study, exp)] = body
     write(blocks, args.profile)
