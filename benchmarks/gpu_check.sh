@@ -16,10 +16,12 @@
 #    memory-bandwidth floor (a large device-to-device copy).
 # 5. A seed ensemble against sequential runs, and several steps per dispatch (kdv quick; needs
 #    data/kdv-quick.h5).
-# 6. The quick-profile train-step time of pimrl, percnn and fno on kdv, gs2d and gs3d.
+# 6. The quick-profile train-step time of pimrl, percnn and fno on kdv, gs2d and gs3d (the
+#    default convolutions: im2col), and 7. of pimrl and percnn with impl=lax (cuDNN).
 #
 # The parts run in that order (most wanted first), each under its own timeout so one slow part
-# cannot eat the others' time (740 s if every one ran to its limit; about 6 minutes expected).
+# cannot eat the others' time (800 s if every one ran to its limit; about 7 minutes expected).
+# Run on one H200 on 2026-12-01: docs/performance.md, "GPU check".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if .venv/bin/python -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')" 2>/dev/null
@@ -132,3 +134,6 @@ timeout 40 $PY benchmarks/steps_per_call.py --experiments kdv --steps 40 --round
 echo "== 6. train steps (quick profile) of pimrl, percnn, fno on kdv, gs2d, gs3d"
 timeout 80 $PY benchmarks/models.py --experiments kdv gs2d gs3d --models pimrl percnn fno \
   --repeats 5 --budget 1
+echo "== 7. the same steps of pimrl and percnn with the cuDNN convolutions (impl=lax) beside"
+timeout 60 $PY benchmarks/models.py --experiments kdv gs2d gs3d --models pimrl percnn \
+  --repeats 5 --budget 1 --impl lax
