@@ -281,6 +281,17 @@ def test_a_documented_block_is_not_replaced_by_one_missing_its_runs(tmp_path, mo
     assert "| pimrl | 0.1 ± 0 | 0.25 ± 0 |" in block
 
 
+def test_lost_results_name_a_row_by_as_many_cells_as_make_it_unique():
+    table = "| k | N | pimrl RMSE |\n|---|---|---|\n| 2 | 2 | {} |\n| 2 | 4 | {} |\n"
+    documented = "Intro.\n\n" + table.format("0.1 ± 0", "0.2 ± 0")
+    lost = studies.lost_results(documented, "Intro.\n\n" + table.format("0.1 ± 0", "not run"))
+    assert lost == ["k 2, N 4 at pimrl RMSE"]
+    assert studies.lost_results(documented, documented) == []
+    changed = table.format("not run", "0.3")  # a "not run" kept, a result changed: nothing lost
+    assert studies.lost_results(table.format("not run", "0.2"), changed) == []
+    assert studies.lost_results(None, documented) == []
+
+
 def test_a_point_whose_training_stopped_says_so_and_why(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.symlink(ROOT / "experiments", tmp_path / "experiments")
