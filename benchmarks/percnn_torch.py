@@ -14,10 +14,12 @@ Euler steps, the MSE on every `every`-th state, backward, one Adam step:
 
 PyTorch runs a channels-first `nn.Module` of that math (`TorchCell`; Laplacian as a sum of
 `torch.roll`s like the project's stencils, or `--torch_laplacian conv`: the fixed-kernel
-convolution of a circularly padded field that the PeRCNN code uses). JAX runs `MicroStep` in
+convolution of a circularly padded field that the PeRCNN code uses), on the CPU (`torch`,
+`torch-1thread`) or on a CUDA device (`torch-cuda`, and `torch-cuda-compile` under
+`torch.compile`; the default there). JAX runs `MicroStep` in
 `pimrl_jax.cycle.micro_rollout` under `jax.jit(value_and_grad)` + optax Adam, in the variants
 given by `--variants` (`jax-autodiff`: MicroStep(vjp="autodiff"); `+remat`: jax.checkpoint per
-step; `jax-custom`: the hand-written VJP, the CPU default). Both start from the same parameters
+step; `jax-custom`: the hand-written VJP, the default). Both start from the same parameters
 (drawn with NumPy), so the first loss printed for every variant must agree.
 
 Each measurement is a fresh subprocess (one variant, one configuration): a warm-up iteration
@@ -326,7 +328,7 @@ def main():
     parser.add_argument(
         "--variants",
         nargs="+",
-        help="default: torch-cuda and the JAX variants where CUDA is present, else "
+        help="default: torch-cuda(-compile) and the JAX variants where CUDA is present, else "
         "torch, torch-1thread and the JAX variants",
     )
     parser.add_argument("--torch_laplacian", choices=["roll", "conv"], default="roll")
@@ -343,7 +345,7 @@ def main():
         return
     if not args.variants:
         cuda = torch.cuda.is_available()
-        args.variants = ["torch-cuda"] if cuda else list(CPU_TORCH_VARIANTS)
+        args.variants = ["torch-cuda", "torch-cuda-compile"] if cuda else list(CPU_TORCH_VARIANTS)
         args.variants += JAX_VARIANTS
     unknown = set(args.variants) - {*TORCH_VARIANTS, *JAX_VARIANTS}
     if unknown:
