@@ -760,7 +760,8 @@ def fresh_section(study, exp, profile, seeds, points, doc: str = DOC) -> str | N
     if drawn is not None:  # section() drew the figure from these runs: put the documented back
         with open(figure, "wb") as f:
             f.write(drawn)
-    shown = ", ".join(lost[:3]) + (", ..." if len(lost) > 3 else "")
+    names = list(dict.fromkeys(lost))  # the RMSE and HCT tables name the same cells
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
     print(
         f"kept the documented {study} {exp} block: runs/ here lacks {len(lost)} of its results "
         f"({shown}); `{_command(study, exp, profile, seeds)}` trains them",
