@@ -901,7 +901,9 @@ def _tuning_block(body: str) -> str | None:
 
 
 def _table_cells(text: str) -> dict[tuple[str, str], str]:
-    """{(row's first cell, column header): cell} of the first markdown table in `text`."""
+    """{(row label, column header): cell} of the first markdown table in `text`. A row's label
+    is its first cell, or as many leading cells as make the labels unique, named by their
+    headers ("k 2, N 4" in the studies' k/N table)."""
     rows = [
         [cell.strip() for cell in line.strip().strip("|").split("|")]
         for line in text.splitlines()
@@ -910,7 +912,20 @@ def _table_cells(text: str) -> dict[tuple[str, str], str]:
     if not rows:
         return {}
     head, *body = rows
-    return {(row[0], h): cell for row in body for h, cell in zip(head[1:], row[1:], strict=False)}
+    width = next(
+        (w for w in range(1, len(head)) if len({tuple(r[:w]) for r in body}) == len(body)), 1
+    )
+
+    def label(row: list[str]) -> str:
+        if width == 1:
+            return row[0]
+        return ", ".join(f"{h} {c}" for h, c in zip(head, row[:width], strict=False))
+
+    return {
+        (label(row), h): cell
+        for row in body
+        for h, cell in zip(head[width:], row[width:], strict=False)
+    }
 
 
 def _lost_cells(earlier: str, table: str) -> list[tuple[str, str]]:

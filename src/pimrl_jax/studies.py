@@ -712,31 +712,9 @@ def lost_results(documented: str | None, block: str) -> list[str]:
     if not documented:
         return []
 
-    def cells(table: str) -> dict[tuple[str, str], str]:
-        """{(row label, column): cell}; a row's label is as many leading cells as make the
-        labels unique (the k/N table's rows are named by k and N together)."""
-        head, *body = (
-            [cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in table.splitlines()
-            if line.startswith("|") and not line.startswith("|---")
-        )
-        width = next(
-            (w for w in range(1, len(head)) if len({tuple(r[:w]) for r in body}) == len(body)), 1
-        )
-
-        def label(row: list[str]) -> str:  # "pimrl", or "k 2, N 4"
-            if width == 1:
-                return row[0]
-            return ", ".join(f"{h} {c}" for h, c in zip(head, row[:width], strict=False))
-
-        return {
-            (label(r), column): cell
-            for r in body
-            for column, cell in zip(head[width:], r[width:], strict=False)
-        }
-
     def tables(text: str) -> list[dict[tuple[str, str], str]]:
-        return [cells(c) for c in re.split(r"\n\s*\n", text) if c.lstrip().startswith("|")]
+        chunks = re.split(r"\n\s*\n", text)
+        return [results._table_cells(c) for c in chunks if c.lstrip().startswith("|")]
 
     return [
         f"{row} at {column}"
