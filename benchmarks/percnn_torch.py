@@ -218,8 +218,6 @@ def torch_iteration(
         return float(loss.detach())  # waits for the device
 
     info = {"threads": torch.get_num_threads(), "version": torch.__version__, "device": device}
-    if device != "cpu":
-        info["device_peak_mib"] = lambda: torch.cuda.max_memory_allocated() / 2**20
     return iteration, info
 
 
@@ -272,16 +270,26 @@ def jax_iteration(dim: int, variant: str):
         "backend": jax.default_backend(),
         "xla_temp_mib": memory.temp_size_in_bytes / 2**20 if memory else None,
     }
-    if jax.default_backend() != "cpu":
-        device = jax.devices()[0]
-        info["device_peak_mib"] = lambda: (
-            (device.memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**20
-        )
     return iteration, info
 
 
 # ---------------------------------------------------------------------------------------------
 # Worker and driver
+
+
+def _device_peak_mib(variant: str) -> float | None:
+    """The accelerator allocator's peak so far (MiB) in this worker's process; None on a CPU."""
+    if variant.startswith("torch-cuda"):
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    if variant.startswith("jax"):
+        import jax
+
+        if jax.default_backend() != "cpu":
+            stats = jax.devices()[0].memory_stats() or {}
+            return stats.get("peak_bytes_in_use", 0) / 2**20
+    return None
 
 
 def worker(args) -> dict:
@@ -306,8 +314,9 @@ def worker(args) -> dict:
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     peak = _status("VmHWM") - base if peak_ok else float("nan")
-    if "device_peak_mib" in info:  # on an accelerator: its allocator's peak, not host memory
-        info["device_peak_mib"] = info["device_peak_mib"]()
+    device_peak = _device_peak_mib(args.worker)  # on an accelerator: not host memory
+    if device_peak is not None:
+        info["device_peak_mib"] = device_peak
     return dict(info, first_loss=first_loss, warmup_s=warmup, wall=wall, cpu=cpu, peak_mib=peak)
 
 
