@@ -144,6 +144,23 @@ def test_killed_and_restarted_run_is_bitwise_equal_to_an_uninterrupted_one(
     assert "train.lr" in changed.stderr and "--allow_config_change" in changed.stderr
 
 
+def test_a_run_resumes_with_rematerialisation_switched(tmp_path, data_path, straight):
+    """`model.remat` changes a step's time and memory, not its loss or gradients: a run resumed
+    from step 8 with it switched is accepted and ends where the uninterrupted run does, up to
+    float32 round-off."""
+    workdir = tmp_path / "run"
+    shutil.copytree(straight, workdir)
+    shutil.rmtree(workdir / "checkpoints" / "12")
+    remat = bool(get_config("smoke").model.remat)
+    resumed = run(command(workdir, data_path, f"--config.model.remat={not remat}"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from the checkpoint at step 8" in resumed.stdout
+    (p_reference, _), (p_run, step) = (final_params(w, data_path) for w in (straight, workdir))
+    assert step == 12
+    for a, b in zip(jax.tree.leaves(p_reference), jax.tree.leaves(p_run), strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-6)
+
+
 def _data_files(step_dir):
     """Every OCDBT data file of a checkpoint step: the process's own (`ocdbt.process_0/d`) and,
     where orbax has merged them after writing, the top-level `d` — which of them holds the live

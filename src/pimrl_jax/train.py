@@ -75,6 +75,9 @@ RESUMABLE_CHANGES = (
     "train.checkpoint_every",
     "train.data_parallel",  # same batches and loss, only laid out over more devices
     "train.steps_per_call",  # same steps, bitwise; only dispatched several at a time
+    # Rematerialisation: the same loss and gradients up to float32 round-off (tests/test_cycle.py,
+    # tests/test_models.py); only the time and memory of a step change.
+    "model.remat",
     "tuned.",  # every model's recorded choice; what applies to this run is compared as values
     # The validation split: evaluation reads it (the tuning protocol), training never does, and
     # the other splits stay bitwise the same when it grows (each split has its own seed).
