@@ -93,8 +93,10 @@ _DATA = {
 # diverged run loses; the seed check, seeds 1 and 2, then keeps the first candidate that stays
 # finite there too): pimrl default 0.064 (long_rollout 0.058 on seed 0 diverged on validation
 # with seeds 1 and 2; default finite on both, 0.070 and 0.121), percnn default 0.085
-# (long_rollout and long_pretraining diverged), convlstm long_rollout 0.068 (default 0.079), fno
-# long_rollout 0.099 (default diverged at step 176), crop default 0.152 (long_rollout 0.216).
+# (long_rollout and long_pretraining diverged; long_unroll 0.053 diverged with seed 1), convlstm
+# long_unroll 0.062 (long_rollout 0.068, default 0.079), fno long_unroll 0.058 (long_rollout
+# 0.099, default diverged at step 176), crop default 0.152 (long_rollout 0.216, long_unroll 0.168);
+# pimrl's long_unroll (0.051) diverged with seed 1.
 _TUNED = {
     "quick": {
         "pimrl": "default",

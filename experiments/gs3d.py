@@ -118,9 +118,11 @@ _MACRO = {"paper": dict(features=(8, 32, 64), lstm_features=64)}
 # Tuning (docs/profiles.md, "Tuning protocol"; the table is in docs/results.md): the candidate of
 # pimrl_jax.tuning each model won on validation (quick, seed 0, c_up per field; a diverged run
 # loses): pimrl micro_rollout 0.171 (long_pretraining 0.227, default diverged at macro step 87,
-# long_rollout at 37), percnn long_rollout 0.165 (default diverged at 55, long_pretraining 1.13),
-# convlstm default 0.193 (long_rollout 0.290), fno default 0.229 (0.274), crop default 0.191
-# (0.494). micro_rollout, PIMRL's alone, was added after the others (2026-11-30).
+# long_rollout at 37, long_unroll at 52), percnn long_unroll 0.122 (long_rollout 0.165, default
+# diverged at 55, long_pretraining 1.13), convlstm long_unroll 0.168 (default 0.193, long_rollout
+# 0.290), fno long_unroll 0.159 (default 0.229, long_rollout 0.274), crop default 0.191
+# (long_rollout 0.494, long_unroll 0.360). micro_rollout, PIMRL's alone, was added after the
+# others (2026-11-30).
 _TUNED = {
     "quick": {
         "pimrl": "micro_rollout",

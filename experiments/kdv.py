@@ -109,10 +109,9 @@ _TRAIN = {
 
 
 # Tuning (docs/profiles.md, "Tuning protocol"; the table is in docs/results.md): the candidate of
-# pimrl_jax.tuning each model won on validation (quick, seed 0): pimrl long_pretraining 0.0642
-# (default 0.0669, long_rollout 0.275); percnn keeps the defaults, 0.0608 (long_rollout 0.0645,
-# long_pretraining 0.0687); convlstm 0.099, fno 0.158 and crop 0.328 take long_rollout (defaults
-# 0.124, 0.188, 0.397; long_pretraining is their default run).
+# pimrl_jax.tuning each model won on validation (quick, seed 0) and kept through the seed check:
+# long_unroll for pimrl 0.0316, percnn 0.0287, convlstm 0.0392 and fno 0.140 (their defaults
+# 0.0669, 0.0608, 0.124, 0.188); crop long_rollout 0.328 (default 0.397, long_unroll 0.361).
 _TUNED = {
     "quick": {
         "pimrl": "long_unroll",
