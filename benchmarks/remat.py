@@ -34,11 +34,11 @@ import numpy as np  # noqa: E402
 
 from experiments.common import EXPERIMENTS, PROFILES  # noqa: E402
 from pimrl_jax import tuning  # noqa: E402
-from pimrl_jax.models.registry import MODELS, build_model  # noqa: E402
+from pimrl_jax.models.registry import LEARNED, PARAMS_FROM, build_model  # noqa: E402
 from pimrl_jax.train import make_loss  # noqa: E402
 from solvers.systems import get_system  # noqa: E402
 
-TRAINED = tuple(name for name in MODELS if name != "pimrl_nomp")
+TRAINED = tuple(name for name in LEARNED if name not in PARAMS_FROM)  # pimrl_nomp: pimrl's
 MIB = 2.0**20
 
 
