@@ -4,11 +4,11 @@ For each experiment and model it builds the model's config as `make results` tra
 experiment's defaults with the model's tuned choice on top, `pimrl_jax.tuning.apply_tuned`, so
 the window is the longest one the run unrolls), jit-compiles the stage-2 training gradient
 (`jax.value_and_grad(pimrl_jax.train.make_loss(model, 2))`) once with `model.remat=False` and once
-with `True` (every step under `jax.checkpoint` but a micro step with the hand-written VJP, which
-stores only its input already: `registry.build_model`), and times the two **interleaved** (off,
-on, off, on, ...), so that a load on the machine hits both alike. Random inputs near a constant
-state (cost does not depend on values). Reports the median step time of each, their ratio, and
-XLA's planned temporaries (`compiled.memory_analysis()`).
+with `True` (every step of the rollouts under `jax.checkpoint`, `pimrl_jax.cycle`), and times the
+two **interleaved**, in alternating order (off, on, on, off, ...), so that a load on the machine
+hits both alike. Random inputs near a constant state (cost does not depend on values). Reports
+the median step time of each, their ratio, and XLA's planned temporaries
+(`compiled.memory_analysis()`). On a shared machine a ratio moves by about ±25 % between runs.
 
     .venv/bin/python benchmarks/remat.py                                 # quick, every model
     .venv/bin/python benchmarks/remat.py --experiments gs3d --models convlstm pimrl
@@ -71,8 +71,9 @@ def measure(exp: str, profile: str, name: str, rounds: int) -> dict:
         jax.block_until_ready(compiled(params, batch))  # warm-up
     times = {False: [], True: []}
     losses = {}
-    for _ in range(rounds):
-        for remat, (compiled, params) in steps.items():
+    for round_ in range(rounds):
+        for remat in (False, True) if round_ % 2 == 0 else (True, False):
+            compiled, params = steps[remat]
             start = time.perf_counter()
             loss, grads = compiled(params, batch)
             jax.block_until_ready((loss, grads))
@@ -112,7 +113,7 @@ def main(argv=None) -> None:
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=EXPERIMENTS)
     parser.add_argument("--profile", default="quick", choices=PROFILES)
     parser.add_argument("--models", nargs="+", default=list(TRAINED), choices=TRAINED)
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved timed pairs per case")
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved timed pairs per case")
     args = parser.parse_args(argv)
     rows = []
     for exp in args.experiments:

@@ -45,10 +45,10 @@ def model_defaults() -> ConfigDict:
             fno=dict(modes=12, width=20, layers=4),
             crop=dict(modes=12, width=20, layers=4, latent=32),
             message_passing=True,
-            # jax.checkpoint around every step of a rollout: the backward pass recomputes a
-            # step's internals instead of storing them. Same loss and gradients; on 2 CPU cores
-            # 1.1-2.0x faster per training step for 18 of the 20 quick-profile models measured,
-            # 6-17x less memory (docs/performance.md, "Rematerialisation by default").
+            # jax.checkpoint around every step of a rollout (pimrl_jax.cycle): the backward pass
+            # recomputes a step's internals instead of storing them. Same loss and gradients; on
+            # 2 CPU cores most training steps get faster and all need several times less memory
+            # (docs/performance.md, "Rematerialisation by default").
             remat=True,
         )
     )

@@ -177,14 +177,6 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
     """The `Model` named by `config.model.name`; raises ValueError listing MODELS if unknown."""
     name = check_name(config.model.name)
     remat = bool(config.model.get("remat", False))
-
-    def checkpointed(apply: Callable, stores_only_inputs: bool = False) -> Callable:
-        """`apply` under `jax.checkpoint` where `config.model.remat` asks for it: the backward
-        pass recomputes the step's internals instead of storing them. A step whose hand-written
-        VJP already stores only its inputs (`MicroStep.uses_custom_vjp`) is left as it is: the
-        checkpoint would only recompute its forward pass once more (0.8-1.0x measured)."""
-        return jax.checkpoint(apply) if remat and not stores_only_inputs else apply
-
     k, N = int(config.data.k), int(config.data.N)
 
     if name in REFERENCES:
@@ -193,33 +185,34 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
     if name in ("fno", "crop"):
         module = _operator_module(name, config)
 
-        step = checkpointed(_applier(module))
+        def step(params, u):
+            return module.apply({"params": params}, u)
 
         def init(key, u_sample):
             return {name: module.init(key, _f32(u_sample))["params"]}
 
         def rollout(params, u0, n_steps):
-            return cycle.micro_rollout(step, params[name], _f32(u0), n_steps)
+            return cycle.micro_rollout(step, params[name], _f32(u0), n_steps, remat)
 
         return Model(name, init, rollout, None, name)
 
     if name == "convlstm":
         macro = macro_module(config)
-        macro_apply = checkpointed(_applier(macro))
+        macro_apply = _applier(macro)
 
         def init(key, u_sample):
             return {"macro": macro.init(key, _f32(u_sample), None)["params"]}
 
         def rollout(params, u0, n_steps):
-            return cycle.macro_rollout(macro_apply, params["macro"], _f32(u0), n_steps)
+            return cycle.macro_rollout(macro_apply, params["macro"], _f32(u0), n_steps, remat)
 
         return Model(name, init, rollout, None, name)
 
     micro = micro_module(config)
-    micro_apply = checkpointed(_applier(micro), micro.uses_custom_vjp())
+    micro_apply = _applier(micro)
 
     def micro_rollout(params, u0, n_micro):
-        return cycle.micro_rollout(micro_apply, params["micro"], _f32(u0), n_micro)
+        return cycle.micro_rollout(micro_apply, params["micro"], _f32(u0), n_micro, remat)
 
     if name == "percnn":
 
@@ -227,13 +220,15 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
             return {"micro": micro.init(key, _f32(u_sample))["params"]}
 
         def rollout(params, u0, n_steps):
-            return cycle.strided_micro_rollout(micro_apply, params["micro"], _f32(u0), n_steps, k)
+            return cycle.strided_micro_rollout(
+                micro_apply, params["micro"], _f32(u0), n_steps, k, remat
+            )
 
         return Model(name, init, rollout, micro_rollout, name)
 
     # pimrl and pimrl_nomp: the same parameters, message passing on or off.
     macro = macro_module(config)
-    macro_apply = checkpointed(_applier(macro))
+    macro_apply = _applier(macro)
     message_passing = name == "pimrl" and bool(config.model.get("message_passing", True))
 
     def init(key, u_sample):
@@ -247,12 +242,14 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
     def rollout(params, u0, n_steps):
         num_cycles = math.ceil(n_steps / N)
         frames = cycle.pimrl_rollout(
-            micro_apply, macro_apply, params, _f32(u0), num_cycles, k, N, message_passing
+            micro_apply, macro_apply, params, _f32(u0), num_cycles, k, N, message_passing, remat
         )
         return frames[:, :n_steps]
 
     def micro_alone(params, u0, n_steps):
-        return cycle.strided_micro_rollout(micro_apply, params["micro"], _f32(u0), n_steps, k)
+        return cycle.strided_micro_rollout(
+            micro_apply, params["micro"], _f32(u0), n_steps, k, remat
+        )
 
     return Model(name, init, rollout, micro_rollout, PARAMS_FROM.get(name, name), micro_alone)
 
