@@ -18,28 +18,23 @@ The markdown table goes to stdout, progress to stderr.
 
 import argparse
 import importlib
-import pathlib
 import statistics
 import sys
 import time
 
-# Run as a script, this folder would shadow the `solvers` package (see benchmarks/models.py).
-_HERE = pathlib.Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+# benchmarks/models.py, imported before the repository's packages, puts the repository root on
+# sys.path and takes this folder off it (its `solvers.py` would shadow the `solvers` package).
+from models import MIB, TRAINED
 
 from experiments.common import EXPERIMENTS, PROFILES  # noqa: E402
 from pimrl_jax import tuning  # noqa: E402
-from pimrl_jax.models.registry import LEARNED, PARAMS_FROM, build_model  # noqa: E402
+from pimrl_jax.models.registry import build_model  # noqa: E402
 from pimrl_jax.train import make_loss  # noqa: E402
 from solvers.systems import get_system  # noqa: E402
-
-TRAINED = tuple(name for name in LEARNED if name not in PARAMS_FROM)  # pimrl_nomp: pimrl's
-MIB = 2.0**20
 
 
 def compiled_step(config, remat: bool, batch):
