@@ -211,7 +211,7 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
     micro = micro_module(config)
     micro_apply = _applier(micro)
     # A micro step with the hand-written VJP already stores only its input: checkpointing it as
-    # well made PeRCNN's training step 0.8x as fast (fn, gs3d quick). PIMRL's cycle keeps `remat`
+    # well made PeRCNN's training step 0.81x as fast on fn quick. PIMRL's cycle keeps `remat`
     # for both modules: there the micro steps checkpointed with the macro steps were faster
     # (docs/performance.md, "Rematerialisation by default").
     micro_remat = remat and not micro.uses_custom_vjp()
