@@ -30,11 +30,11 @@ import numpy as np
 # sys.path and takes this folder off it (its `solvers.py` would shadow the `solvers` package).
 from models import MIB, TRAINED
 
-from experiments.common import EXPERIMENTS, PROFILES  # noqa: E402
-from pimrl_jax import tuning  # noqa: E402
-from pimrl_jax.models.registry import build_model  # noqa: E402
-from pimrl_jax.train import make_loss  # noqa: E402
-from solvers.systems import get_system  # noqa: E402
+from experiments.common import EXPERIMENTS, PROFILES
+from pimrl_jax import tuning
+from pimrl_jax.models.registry import build_model
+from pimrl_jax.train import make_loss
+from solvers.systems import get_system
 
 
 def compiled_step(config, remat: bool, batch):
