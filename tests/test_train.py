@@ -374,6 +374,27 @@ def test_config_differences_skip_only_the_fields_the_model_never_reads():
     assert not compare.same_config(run("convlstm", 1.0), run("percnn", 2.0))
 
 
+def test_a_finished_run_stays_reusable_when_only_speed_or_reporting_fields_change():
+    from pimrl_jax import compare
+
+    stored = {
+        "model": {"name": "pimrl", "remat": False, "micro": {"c_up": 1.0}},
+        "train": {"lr": 1e-3, "steps_per_call": 1, "data_parallel": 1, "log_every": 50},
+        "eval": {"hct_threshold": 0.8},
+    }
+    fast = {
+        "model": {"name": "pimrl", "remat": True, "micro": {"c_up": 1.0}},
+        "train": {"lr": 1e-3, "steps_per_call": 10, "data_parallel": 4, "log_every": 5},
+        "eval": {"hct_threshold": 0.8},
+    }
+    assert compare.same_config(stored, fast)
+    # A field that changes training, or evaluation, still makes the run stale.
+    assert not compare.same_config(stored, {**fast, "train": {**fast["train"], "lr": 2e-3}})
+    assert not compare.same_config(stored, {**fast, "eval": {"hct_threshold": 0.7}})
+    # Every field skipped here is one the trainer lets a resumption change as well.
+    assert set(train_lib.NO_EFFECT_FIELDS) <= set(train_lib.RESUMABLE_CHANGES)
+
+
 def test_the_validation_split_may_change_under_a_trained_run_but_not_the_training_split():
     stored = {"model.name": "percnn", "data.n_train": 5, "data.n_val": 3, "data.seed_val": 3}
     more_val = {**stored, "data.n_val": 16, "data.seed_val": 4}

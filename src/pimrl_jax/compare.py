@@ -57,18 +57,20 @@ def _define_flags() -> None:
 
 def same_config(stored: dict | None, wanted: dict) -> bool:
     """Whether a stored run's config agrees with `wanted` on every field `wanted` sets (fields the
-    trainer adds to its stored copy, and the model-specific fields its model never reads, are
+    trainer adds to its stored copy, fields that change neither training nor evaluation
+    (`train.NO_EFFECT_FIELDS`), and the model-specific fields its model never reads, are
     ignored). Both are JSON-ready dicts."""
     if not isinstance(stored, dict):
         return False
-    from pimrl_jax.train import ADDED_FIELDS
+    from pimrl_jax.train import ADDED_FIELDS, NO_EFFECT_FIELDS
 
     flat = {**ADDED_FIELDS, **tuning.flatten(stored)}
     name = wanted.get("model", {}).get("name")
     return all(
         flat.get(key, object()) == value
         for key, value in tuning.flatten(wanted).items()
-        if not (flat.get("model.name") == name and registry.never_reads(name, key))
+        if not registry.field_in(key, NO_EFFECT_FIELDS)
+        and not (flat.get("model.name") == name and registry.never_reads(name, key))
     )
 
 

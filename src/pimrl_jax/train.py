@@ -67,10 +67,10 @@ from pimrl_jax.checkpoint import CheckpointDamagedError, Checkpoints, Checkpoint
 from pimrl_jax.models import registry
 
 STAGE_NAMES = {1: "micro", 3: "micro_rollout", 2: "macro"}  # in the order they run
-# Fields that may change between a run and its resumption: they do not change what is trained.
-RESUMABLE_CHANGES = (
-    "eval.",
-    "data.path",
+# Fields that change neither what is trained nor what is evaluated, only how fast, how it is laid
+# out or how often it is reported: a finished run stays reusable (`compare.same_config`) and an
+# interrupted one resumable when they differ.
+NO_EFFECT_FIELDS = (
     "train.log_every",
     "train.checkpoint_every",
     "train.data_parallel",  # same batches and loss, only laid out over more devices
@@ -78,6 +78,12 @@ RESUMABLE_CHANGES = (
     # Rematerialisation: the same loss and gradients up to float32 round-off (tests/test_cycle.py,
     # tests/test_models.py); only the time and memory of a step change.
     "model.remat",
+)
+# Fields that may change between a run and its resumption: they do not change what is trained.
+RESUMABLE_CHANGES = (
+    *NO_EFFECT_FIELDS,
+    "eval.",
+    "data.path",
     "tuned.",  # every model's recorded choice; what applies to this run is compared as values
     # The validation split: evaluation reads it (the tuning protocol), training never does, and
     # the other splits stay bitwise the same when it grows (each split has its own seed).
