@@ -38,9 +38,10 @@ split with its own seed. `make data EXP=kdv PROFILE=quick`: 20 s, 2.0 MiB.
 
     make train EXP=kdv            # quick profile, PIMRL
 
-Expected (2-core CPU): about 2.5 min (training 113 s; 9 min while other jobs load the machine);
-test RMSE 0.164, MAE 0.083, HCT 25 of 25 time units, against 0.795 for persistence
-(u_t = u_0) and 0.024 for the physics oracle (`MODEL=oracle`).
+Expected (2-core CPU, otherwise idle): about 5.5 min on a fresh clone with the environment
+install (training 268 s; README, "Measured"); test RMSE 0.166, MAE 0.058, HCT 25 of 25 time
+units, against 0.795 for persistence (u_t = u_0) and 0.024 for the physics oracle
+(`MODEL=oracle`).
 """
 
 from experiments.common import check_profile, make_config

@@ -1013,10 +1013,10 @@ radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
 (`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves the
 test data's per-field range ± 10 %, per seed. A run is "diverged" where a frame holds NaN/Inf or its
 max-abs exceeds `eval.divergence_factor` × the test data's; each section names the factor its runs
-were evaluated with: 10 since the tenth session; a section that names none predates it and used
-10⁶, a sanity bound only, under which a rollout that blew up less kept its large RMSE in the mean
-(gs2d FNO seed 1 at RMSE 1086, gs3d FNO seed 2 at 78). A diverged seed is left out of the RMSE
-mean and named with its step. Tuning (docs/profiles.md, "Tuning protocol"):
+were evaluated with: 10 since the tenth session (the first machine's runs used 10⁶, a sanity bound
+only, under which a rollout that blew up less kept its large RMSE in the mean: gs2d FNO seed 1 at
+RMSE 1086, gs3d FNO seed 2 at 78). A diverged seed is left out of the RMSE mean and named with its
+step. Tuning (docs/profiles.md, "Tuning protocol"):
 every learned model is trained once per candidate of `pimrl_jax.tuning` (the experiment's defaults,
 the long-rollout recipe, and its long micro pretraining alone, which is the default run for the
 models without a micro module) on seed 0 and keeps the one with the lower validation RMSE that also
