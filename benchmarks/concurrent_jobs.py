@@ -76,14 +76,16 @@ def stage2_steps_per_s(workdir: str) -> float:
 def run_setting(setting: str, args, scratch: str) -> tuple[float, float]:
     """Wall seconds of `--jobs` runs side by side, and their mean stage-2 steps/s."""
     workdirs = [tempfile.mkdtemp(dir=scratch) for _ in range(args.jobs)]
-    procs = []
+    procs, logs = [], []
     t0 = time.perf_counter()
     for i, workdir in enumerate(workdirs):
         cmd, env = command(setting, i, args, workdir)
-        log = open(os.path.join(workdir, "log"), "w")
-        procs.append(subprocess.Popen(cmd, env=env, cwd=_ROOT, stdout=log, stderr=log))
+        logs.append(open(os.path.join(workdir, "log"), "w"))
+        procs.append(subprocess.Popen(cmd, env=env, cwd=_ROOT, stdout=logs[-1], stderr=logs[-1]))
     codes = [p.wait() for p in procs]
     seconds = time.perf_counter() - t0
+    for log in logs:
+        log.close()
     if any(codes):
         raise RuntimeError(f"{setting}: exit codes {codes}; logs under {workdirs}")
     return seconds, statistics.mean(stage2_steps_per_s(w) for w in workdirs)
