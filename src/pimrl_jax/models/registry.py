@@ -184,9 +184,7 @@ def build_model(config: ml_collections.ConfigDict) -> Model:
 
     if name in ("fno", "crop"):
         module = _operator_module(name, config)
-
-        def step(params, u):
-            return module.apply({"params": params}, u)
+        step = _applier(module)
 
         def init(key, u_sample):
             return {name: module.init(key, _f32(u_sample))["params"]}
