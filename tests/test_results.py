@@ -56,8 +56,13 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     os.makedirs("docs/results-notes")
     with open(results.notes_path("kdv", "quick"), "w") as f:
         f.write("PIMRL leads here because of the noted reason.\n")
+    results.add_time(str(tmp_path / "runs" / "kdv-quick" / "results_time.json"), 50 * 60.0)
     results.write("quick", (0, 1, 2), ("pimrl", "pimrl_nomp", "percnn", "fno"))
     doc = open("docs/results.md").read()
+    # 50 min against kdv's 45; six trained runs of 60 s (pimrl_nomp trains nothing of its own)
+    budget = "Budget: 45 min, exceeded by 5 min; the runs' training times sum to 360 s, 3.0 min"
+    assert budget in doc
+    assert "Budget: 45 min; the runs' training times sum to 60 s, 0.5 min" in doc  # gs2d, no wall
     mean, std = np.mean(pimrl), np.std(pimrl)
     assert f"| pimrl | 3/3 | {mean:.4g} ± {std:.4g} |" in doc
     assert f"| percnn | 3/3 | {0.5:.4g} ± {0.1:.4g} (2 finite) |" in doc

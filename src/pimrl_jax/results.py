@@ -69,6 +69,9 @@ TITLES = {
     "gs2d": "2D Gray–Scott",
     "gs3d": "3D Gray–Scott",
 }
+# The wall-time budget of `make results EXP=<system>` on the 2-core CPU machine, every model and
+# seed included (issue 13), in minutes.
+BUDGET_MIN = {"kdv": 45, "burgers": 45, "fn": 45, "gs2d": 45, "gs3d": 120}
 DOC = "docs/results.md"
 README = "README.md"
 
@@ -665,6 +668,30 @@ def trained_on_line(runs: dict[str, list]) -> str:
     return f"Trained on: {said}."
 
 
+def budget_line(exp: str, runs: dict[str, list], spent: dict | None) -> str:
+    """The system's wall-time budget against the wall time recorded so far, and the runs'
+    training times summed (a model evaluating another's parameters adds none): what two runs at
+    a time, the 2-core machine's default, need before any evaluation."""
+    seconds = sum(
+        r["train_time_s"]
+        for model, rs in runs.items()
+        if PARAMS_FROM.get(model, model) == model
+        for r in rs
+        if r and r.get("train_time_s")
+    )
+    budget = BUDGET_MIN[exp]
+    said = f"Budget: {budget} min"
+    if spent:
+        over = spent["seconds"] / 60 - budget
+        said += f", exceeded by {over:.0f} min" if over >= 0.5 else ", met"
+    if seconds:
+        said += (
+            f"; the runs' training times sum to {seconds:,.0f} s, {seconds / 120:.1f} min with two "
+            "runs at a time before any evaluation"
+        )
+    return said + "."
+
+
 def mean_std(values) -> tuple[float, float] | None:
     """Mean and population std of the finite values, or None if there are none."""
     vals = [float(v) for v in values if v is not None and np.isfinite(v)]
@@ -826,10 +853,11 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
         f"{', '.join(map(str, seeds))}; mean ± std over the seeds that ran. "
         + (
             f"Wall time of `make results EXP={exp}` so far: {spent['seconds'] / 60:.0f} min "
-            f"over {spent['invocations']} invocation(s) on the 2-core CPU machine."
+            f"over {spent['invocations']} invocation(s) on the 2-core CPU machine. "
             if spent
             else ""
         )
+        + budget_line(exp, runs, spent)
         + " "
         + divergence_bound_line(runs)
         + " "
