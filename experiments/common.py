@@ -82,6 +82,9 @@ def train_defaults() -> ConfigDict:
             lr=1e-3,
             lr_decay=0.5,
             lr_decay_every=500,
+            # Every stage's steps and lr_decay_every times this (rounded): a recipe shortened to
+            # a compute allowance, same shape (pimrl_jax.tuning.record's `step_scale`).
+            step_scale=1.0,
             grad_clip=1.0,
             freeze_micro=False,  # pimrl stage 2: keep the pretrained micro module fixed
             checkpoint_every=100,  # global steps; also at the end of each stage

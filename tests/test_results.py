@@ -10,7 +10,9 @@ import pytest
 from pimrl_jax import results
 
 
-def _fake(root, exp, seed, model, rmse, hct, diverged_at=None, factor=None, trained_on=None):
+def _fake(
+    root, exp, seed, model, rmse, hct, diverged_at=None, factor=None, trained_on=None, scale=None
+):
     run = root / "runs" / f"{exp}-quick" / f"seed{seed}" / model
     run.mkdir(parents=True)
     res = {
@@ -24,7 +26,10 @@ def _fake(root, exp, seed, model, rmse, hct, diverged_at=None, factor=None, trai
         "divergence": {"step": diverged_at},
         "horizon": {"n_steps": 100, "dt_macro": 0.25, "time": 25.0},
         "train_time_s": 60.0,
-        "config": {} if factor is None else {"eval": {"divergence_factor": factor}},
+        "config": {
+            **({} if factor is None else {"eval": {"divergence_factor": factor}}),
+            **({} if scale is None else {"train": {"step_scale": scale}}),
+        },
         **({"trained_on": trained_on} if trained_on else {}),
         "diagnostics": {
             "left_data_range": {"step": diverged_at},
@@ -44,8 +49,8 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     pimrl = [0.1, 0.2, 0.3]
     for seed, value in enumerate(pimrl):
         _fake(tmp_path, "kdv", seed, "pimrl", value, 20.0 + seed)
-    _fake(tmp_path, "kdv", 0, "percnn", 0.4, 10.0)
-    _fake(tmp_path, "kdv", 1, "percnn", 0.6, 12.0)
+    _fake(tmp_path, "kdv", 0, "percnn", 0.4, 10.0, scale=0.5)
+    _fake(tmp_path, "kdv", 1, "percnn", 0.6, 12.0, scale=0.5)
     _fake(tmp_path, "kdv", 2, "percnn", 0.5, 5.0, diverged_at=17)
     for seed in range(3):  # PIMRL's own parameters without messages: no baseline, however good
         _fake(tmp_path, "kdv", seed, "pimrl_nomp", 0.45, 15.0)
@@ -62,6 +67,9 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     # 50 min against kdv's 45; six trained runs of 60 s (pimrl_nomp trains nothing of its own)
     budget = "Budget: 45 min, exceeded by 5 min; the runs' training times sum to 360 s, 3.0 min"
     assert budget in doc
+    # PeRCNN's seeds 0, 1 ran shortened to half, seed 2 whole; pimrl_nomp trains nothing
+    shortened = "Recipes shortened to the compute allowance (docs/profiles.md, train.step_scale)"
+    assert f"{shortened}: percnn × 0.5/1." in doc
     assert "Budget: 45 min; the runs' training times sum to 60 s, 0.5 min" in doc  # gs2d, no wall
     mean, std = np.mean(pimrl), np.std(pimrl)
     assert f"| pimrl | 3/3 | {mean:.4g} ± {std:.4g} |" in doc

@@ -292,6 +292,40 @@ def test_micro_rollout_stage_trains_the_micro_module_alone_over_macro_windows(sm
     assert float(info.params["micro"]["a"]) != 0.0
 
 
+def test_step_scale_trains_exactly_the_shortened_recipe(smoke_data, tmp_path):
+    """train.step_scale = 0.5 on micro 8 + rollout 4 + macro 6 steps, decay every 4 and a
+    two-phase curriculum is the run of the recipe written out by hand at half length (4 + 2 + 3
+    steps, decay every 2): the same metrics record, the same parameters bit for bit."""
+    model = toy_model(k=4)
+    dataset = {"train": smoke_data("kdv")["train"]}
+    common = dict(micro_rollout_curriculum=(1, 2), curriculum=(1, 2), log_every=1)
+    scaled = toy_config(
+        tmp_path,
+        micro_steps=8,
+        micro_rollout_steps=4,
+        steps=6,
+        lr_decay_every=4,
+        step_scale=0.5,
+        **common,
+    )
+    by_hand = toy_config(
+        tmp_path, micro_steps=4, micro_rollout_steps=2, steps=3, lr_decay_every=2, **common
+    )
+    assert train_lib.stages_of(model, scaled.train) == [(1, 4), (3, 2), (2, 3)]
+    runs = {}
+    for name, config in (("scaled", scaled), ("by_hand", by_hand)):
+        info = train_lib.train(config, model, dataset, tmp_path / name, progress=False)
+        lines = (tmp_path / name / "metrics.jsonl").open()
+        records = [{k: v for k, v in json.loads(x).items() if k != "steps_per_s"} for x in lines]
+        runs[name] = (info.final_step, jax.tree.map(np.asarray, info.params), records)
+    assert runs["scaled"][0] == runs["by_hand"][0] == 9
+    assert runs["scaled"][2] == runs["by_hand"][2]
+    assert [r["window"] for r in runs["scaled"][2]] == [None] * 4 + [1, 2] + [1, 1, 2]
+    jax.tree.map(np.testing.assert_array_equal, runs["scaled"][1], runs["by_hand"][1])
+    with pytest.raises(ValueError, match="step_scale must be > 0"):
+        train_lib.stages_of(model, toy_config(tmp_path, step_scale=0.0).train)
+
+
 def test_the_micro_rollout_stage_is_pimrls_alone():
     config = toy_config(pathlib.Path("/nonexistent"), micro_rollout_steps=4)
     percnn = types.SimpleNamespace(

@@ -174,3 +174,39 @@ def test_the_recorded_candidate_is_read_back_and_applies_only_where_it_changes_s
     assert not tuning.applies("percnn", "micro_rollout", config)
     with pytest.raises(ValueError, match="valid: default, long_rollout, long_pretraining"):
         tuning.record(get_config("quick"), {"pimrl": "longer"})
+
+
+def test_a_compute_allowance_rides_beside_the_candidate_and_into_tuning_runs():
+    """`record`'s step_scale: the model keeps its candidate (`chosen`), its runs get the scale,
+    a model with only a scale is its default candidate shortened, and a tuning run — whose
+    flags pin every candidate field — is shortened too (the flags never name the scale)."""
+    config = tuning.record(
+        get_config("quick"),
+        {"pimrl": "long_pretraining", "fno": "long_unroll"},
+        step_scale={"pimrl": 0.5, "crop": 0.25, "fno": 1.0},
+    )
+    assert [tuning.chosen(config, m) for m in ("pimrl", "pimrl_nomp", "fno", "crop")] == [
+        "long_pretraining",
+        "long_pretraining",
+        "long_unroll",
+        "default",
+    ]
+
+    def applied(model, overridden=()):
+        cfg = config.copy_and_resolve_references()
+        cfg.model.name = model
+        return tuning.apply_tuned(cfg, overridden)
+
+    assert [applied(m).train.step_scale for m in ("pimrl", "pimrl_nomp", "crop", "fno")] == [
+        0.5,
+        0.5,
+        0.25,
+        1.0,
+    ]
+    plain = get_config("quick")
+    assert applied("pimrl").train.micro_steps == 4 * plain.train.micro_steps  # not pre-scaled
+    flags = tuning.candidate_flags(config, "default")
+    assert not any("step_scale" in f for f in flags)
+    pinned = [f.removeprefix("--config.").split("=", 1)[0] for f in flags]
+    assert applied("crop", pinned).train.step_scale == 0.25
+    assert applied("convlstm").train.step_scale == plain.train.step_scale == 1.0

@@ -670,9 +670,10 @@ def trained_on_line(runs: dict[str, list]) -> str:
 
 
 def budget_line(exp: str, runs: dict[str, list], spent: dict | None) -> str:
-    """The system's wall-time budget against the wall time recorded so far, and the runs'
-    training times summed (a model evaluating another's parameters adds none): what
-    `BUDGET_JOBS` runs at a time, the 2-core machine's default, need before any evaluation."""
+    """The system's wall-time budget against the wall time recorded so far, the runs' training
+    times summed (a model evaluating another's parameters adds none): what `BUDGET_JOBS` runs at
+    a time, the 2-core machine's default, need before any evaluation; and the models whose runs
+    were shortened to the compute allowance (`train.step_scale` of their stored configs)."""
     seconds = sum(
         r["train_time_s"]
         for model, rs in runs.items()
@@ -690,6 +691,19 @@ def budget_line(exp: str, runs: dict[str, list], spent: dict | None) -> str:
             f"; the runs' training times sum to {seconds:,.0f} s, "
             f"{seconds / 60 / BUDGET_JOBS:.1f} min with {BUDGET_JOBS} runs at a time before any "
             "evaluation"
+        )
+    scales = {
+        model: sorted(
+            {r.get("config", {}).get("train", {}).get("step_scale", 1.0) for r in rs if r}
+        )
+        for model, rs in runs.items()
+        if model not in PARAMS_FROM
+    }
+    shortened = {m: v for m, v in scales.items() if v and v != [1.0]}
+    if shortened:
+        said += (
+            ". Recipes shortened to the compute allowance (docs/profiles.md, train.step_scale): "
+            + ", ".join(f"{m} × {'/'.join(f'{x:g}' for x in v)}" for m, v in shortened.items())
         )
     return said + "."
 

@@ -99,6 +99,7 @@ ADDED_FIELDS = {
     "train.micro_rollout_curriculum": [],
     "train.window_starts": "cycle",
     "model.micro.saturation": 0.0,
+    "train.step_scale": 1.0,
 }
 
 
@@ -157,11 +158,21 @@ def stages_of(model, train_config) -> list[tuple[int, int]]:
         )
     plan = []
     if model.micro_rollout is not None and train_config.micro_steps > 0:
-        plan.append((1, int(train_config.micro_steps)))
+        plan.append((1, scaled_steps(train_config, train_config.micro_steps)))
     if model.micro_alone is not None and train_config.get("micro_rollout_steps", 0) > 0:
-        plan.append((3, int(train_config.micro_rollout_steps)))
-    plan.append((2, int(train_config.steps)))
+        plan.append((3, scaled_steps(train_config, train_config.micro_rollout_steps)))
+    plan.append((2, scaled_steps(train_config, train_config.steps)))
     return plan
+
+
+def scaled_steps(train_config, steps: int) -> int:
+    """`steps` × `train.step_scale`, rounded (at least 1 where `steps` > 0): a recipe shortened
+    to a compute allowance keeps its shape — every stage, curriculum phase and learning-rate
+    decay interval shrinks by the same factor."""
+    scale = float(train_config.get("step_scale", 1.0))
+    if scale <= 0:
+        raise ValueError(f"train.step_scale must be > 0, got {scale}")
+    return max(1, round(int(steps) * scale)) if int(steps) > 0 else 0
 
 
 def param_labels(params: dict, stage: int, freeze_micro: bool) -> dict:
@@ -181,7 +192,7 @@ def param_labels(params: dict, stage: int, freeze_micro: bool) -> dict:
 def make_schedule(train_config) -> optax.Schedule:
     return optax.exponential_decay(
         init_value=float(train_config.lr),
-        transition_steps=int(train_config.lr_decay_every),
+        transition_steps=scaled_steps(train_config, train_config.lr_decay_every),
         decay_rate=float(train_config.lr_decay),
         staircase=True,
     )

@@ -164,24 +164,35 @@ def _default(config: ml_collections.ConfigDict) -> dict:
     return {}
 
 
-def record(config: ml_collections.ConfigDict, chosen) -> ml_collections.ConfigDict:
+def record(config: ml_collections.ConfigDict, chosen, step_scale=None) -> ml_collections.ConfigDict:
     """`config` with `config.tuned` recording, per model, the settings of the candidate it won
-    on validation (`chosen`: {model: candidate}); unnamed models keep the experiment's
-    defaults."""
+    on validation (`chosen`: {model: candidate}) and, where `step_scale` ({model: factor}) names
+    it, `train.step_scale`: that model's recipe shortened to the system's compute allowance
+    (every stage, curriculum phase and decay interval × factor; docs/profiles.md, "Compute
+    allowance"). Unnamed models keep the experiment's defaults."""
+    chosen, step_scale = dict(chosen), dict(step_scale or {})
+    tuned = {}
+    for model in dict.fromkeys([*chosen, *step_scale]):
+        settings = candidate_settings(config, chosen.get(model, "default"))
+        if step_scale.get(model, 1.0) != 1.0:
+            settings.setdefault("train", {})["step_scale"] = float(step_scale[model])
+        if settings:
+            tuned[model] = settings
     with config.unlocked():
-        config.tuned = ml_collections.ConfigDict(
-            {
-                model: candidate_settings(config, candidate)
-                for model, candidate in dict(chosen).items()
-                if candidate != "default"
-            }
-        )
+        config.tuned = ml_collections.ConfigDict(tuned)
     return config
 
 
+# Recorded beside a model's candidate without being one (`record`'s allowance).
+NOT_CANDIDATE_FIELDS = ("train.step_scale",)
+
+
 def chosen(config: ml_collections.ConfigDict, model: str) -> str:
-    """The candidate whose settings `config.tuned` records for `model` ("default" if none)."""
-    settings = settings_of(config, model)
+    """The candidate whose settings `config.tuned` records for `model` ("default" if none); the
+    compute allowance recorded beside it (`NOT_CANDIDATE_FIELDS`) is not part of the choice."""
+    settings = {
+        k: v for k, v in settings_of(config, model).items() if k not in NOT_CANDIDATE_FIELDS
+    }
     for candidate in CANDIDATES:
         if flatten(candidate_settings(config, candidate)) == settings:
             return candidate
