@@ -690,13 +690,8 @@ def budget_line(exp: str, runs: dict[str, list], spent: dict | None) -> str:
     times summed (a model evaluating another's parameters adds none): what `BUDGET_JOBS` runs at
     a time, the 2-core machine's default, need before any evaluation; and the models whose runs
     were shortened to the compute allowance (`train.step_scale` of their stored configs)."""
-    seconds = sum(
-        r["train_time_s"]
-        for model, rs in runs.items()
-        if model not in PARAMS_FROM
-        for r in rs
-        if r and r.get("train_time_s")
-    )
+    trained = {m: [r for r in rs if r] for m, rs in runs.items() if m not in PARAMS_FROM}
+    seconds = sum(r["train_time_s"] for rs in trained.values() for r in rs if r.get("train_time_s"))
     budget = BUDGET_MIN[exp]
     said = f"Budget: {budget} min"
     if spent:
@@ -709,13 +704,11 @@ def budget_line(exp: str, runs: dict[str, list], spent: dict | None) -> str:
             "evaluation"
         )
     scales = {
-        model: sorted(
-            {r.get("config", {}).get("train", {}).get("step_scale", 1.0) for r in rs if r}
-        )
-        for model, rs in runs.items()
-        if model not in PARAMS_FROM
+        model: sorted({r.get("config", {}).get("train", {}).get("step_scale", 1.0) for r in rs})
+        for model, rs in trained.items()
+        if rs
     }
-    shortened = {m: v for m, v in scales.items() if v and v != [1.0]}
+    shortened = {m: v for m, v in scales.items() if v != [1.0]}
     if shortened:
         said += (
             ". Recipes shortened to the compute allowance (docs/profiles.md, train.step_scale): "
