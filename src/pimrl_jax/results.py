@@ -1058,7 +1058,8 @@ compiles other machine code there, and the round-off grows over thousands of tra
 chaotic rollouts. Each section names the machine its runs were trained on. The same command on a
 second machine (tenth session) gave kdv seed 0 PIMRL 0.174 and PeRCNN 0.022 where the first had
 given 0.145 and 0.053: one seed is one draw, and the mean ± std over three seeds is the number
-to compare.
+to compare. A third machine of the second's CPU model (nineteenth session, gs3d) gave the second's
+runs back to the last digit where the recipe had not changed (PeRCNN and CROP).
 
 HCT is per field (each field's Pearson correlation over space, averaged over the fields; method.md
 §6); the pooled (channels × space) and worst-field variants are beside it. ρ(J) is the spectral
