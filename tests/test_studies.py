@@ -341,6 +341,11 @@ def test_forecast_study_end_to_end(smoke_dir, monkeypatch):
     assert "    make study STUDY=forecast EXP=kdv PROFILE=smoke SEEDS=0" in doc
     assert "| persistence | 1/1 |" in doc and "studies-forecast-kdv-smoke.png" in doc
     assert os.path.exists("docs/figures/studies-forecast-kdv-smoke.png")
+    assert "Wall time of this command so far: " in doc
+    # Written from runs another command made (`make forecast`): no time, and it says so.
+    os.remove(studies.time_path("forecast", "kdv", "smoke"))
+    assert studies.main([*args, "--write_only"]) == 0
+    assert "Wall time of this command: none recorded here" in open("docs/studies.md").read()
     real_run = subprocess.run
     monkeypatch.setattr(
         subprocess, "run", lambda *a, **k: pytest.fail(f"reran {a}") or real_run(*a, **k)

@@ -404,7 +404,9 @@ def _copy_figure(src: str, name: str) -> str | None:
 def _time_line(study: str, exp: str, profile: str) -> str:
     spent = results.read_json(time_path(study, exp, profile))
     if not spent:
-        return ""
+        return (
+            "Wall time of this command: none recorded here (written from runs of other commands)."
+        )
     return (
         f"Wall time of this command so far: {spent['seconds'] / 60:.0f} min over "
         f"{spent['invocations']} invocation(s) on the 2-core CPU machine (with any `make "
