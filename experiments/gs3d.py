@@ -140,11 +140,11 @@ _TUNED = {
 # minutes on a loaded machine). Factor = 480 s (600 s less the ~25 % the shortened recipes ran
 # over on fn and gs2d: the compile of each phase is not shortened) / the recipe's full-length
 # training time, estimated from per-step times measured idle, two at a time (eighteenth session,
-# /work/probe): ConvLSTM 0.28 s (window 1) to 5.85 s (window 20) -> ~2030 s, FNO 0.29-5.98 s ->
-# ~2100 s, PIMRL (stage 1 0.04 s, stage 2 at window 10 1.94 s, stage 3 0.04-0.37 s) -> ~960 s.
-# CROP (~575 s) and PeRCNN (~300 s) keep their whole recipes. Measured with these factors on a
-# clean clone (nineteenth session): 227-533 s of training a run, 63 min in all, so a larger
-# allowance fits (docs/results-notes/gs3d-quick.md).
+# a probe script not kept): ConvLSTM 0.28 s (window 1) to 5.85 s (window 20) -> ~2030 s, FNO
+# 0.29-5.98 s -> ~2100 s, PIMRL (stage 1 0.04 s, stage 2 at window 10 1.94 s, stage 3 0.04-0.37
+# s) -> ~960 s. CROP (~575 s) and PeRCNN (~300 s) keep their whole recipes. Measured with these
+# factors on a clean clone (nineteenth session): 227-533 s of training a run, 63 min in all, so
+# a larger allowance fits (docs/results-notes/gs3d-quick.md).
 _STEP_SCALE = {"quick": {"pimrl": 0.5, "convlstm": 0.24, "fno": 0.23}}
 
 
