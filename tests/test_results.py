@@ -43,7 +43,10 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.makedirs("docs/figures")
     with open("docs/results.md", "w") as f:
-        f.write("<!-- results:fn -->\n## fn from an earlier session\n<!-- /results:fn -->\n")
+        f.write(
+            "<!-- results:fn -->\n## fn from an earlier session\n\n<!-- notes -->\n"
+            "fn's reading then\n<!-- /notes -->\n<!-- /results:fn -->\n"
+        )
     with open("README.md", "w") as f:
         f.write("intro\n<!-- headline -->\nold\n<!-- /headline -->\nrest\n")
     pimrl = [0.1, 0.2, 0.3]
@@ -61,6 +64,8 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     os.makedirs("docs/results-notes")
     with open(results.notes_path("kdv", "quick"), "w") as f:
         f.write("PIMRL leads here because of the noted reason.\n")
+    with open(results.notes_path("fn", "quick"), "w") as f:
+        f.write("fn's reading now\n")
     results.add_time(str(tmp_path / "runs" / "kdv-quick" / "results_time.json"), 50 * 60.0)
     results.write("quick", (0, 1, 2), ("pimrl", "pimrl_nomp", "percnn", "fno"))
     doc = open("docs/results.md").read()
@@ -77,7 +82,9 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     assert "2: 17" in doc  # seed 2 diverged at macro step 17
     assert "| fno | 0/3 | seed 1: training failed: non-finite loss at step 3 |" in doc
     assert "PIMRL leads here because of the noted reason." in doc
-    assert "## fn from an earlier session" in doc  # no runs here: kept as it was
+    assert "## fn from an earlier session" in doc  # no runs here: kept as it was,
+    assert "fn's reading now" in doc and "fn's reading then" not in doc  # with today's notes
+    assert "<!-- notes -->\nPIMRL leads here because of the noted reason.\n<!-- /notes -->" in doc
     assert "Not run yet: `make results EXP=gs3d PROFILE=quick`" in doc
     reduction = 100 * (1 - mean / 0.5)
     reduction_text = f"{reduction:.1f} % (finite seeds only; percnn diverged on some)"

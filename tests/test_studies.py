@@ -173,7 +173,8 @@ def test_noise_and_kn_sections_and_resumption(tmp_path, monkeypatch):
     with open(studies.notes_path("noise", "kdv", "smoke"), "w") as f:
         f.write("PeRCNN suffers most from the noise.\n")
     noted = studies.section("noise", "kdv", "smoke", seeds, points)
-    assert noted == body + "\n\nPeRCNN suffers most from the noise."
+    marked = "<!-- notes -->\nPeRCNN suffers most from the noise.\n<!-- /notes -->"
+    assert noted == body + "\n\n" + marked
 
     # Seed 1's noisy percnn has another config: only it is rerun, with the point's overrides.
     stale = studies.point_config("kdv", "smoke", points[1], 1)
@@ -251,6 +252,9 @@ def test_a_documented_block_is_not_replaced_by_one_missing_its_runs(tmp_path, mo
         config = studies.point_config("kdv", "smoke", p, 0)
         for m, v in zip(p.models, values[p.label], strict=True):
             _fake(p.root, 0, m, v, 1.0, config)
+    notes = studies.notes_path("noise", "kdv", "smoke")
+    os.makedirs(os.path.dirname(notes))
+    pathlib.Path(notes).write_text("The first reading.\n")
     block = studies.fresh_section("noise", "kdv", "smoke", (0,), points, doc=doc)
     assert "| pimrl | 0.1 ± 0 | 0.2 ± 0 |" in block  # nothing documented yet: the runs' block
     studies.write({("noise", "kdv"): block}, "smoke", doc=doc)
@@ -267,8 +271,13 @@ def test_a_documented_block_is_not_replaced_by_one_missing_its_runs(tmp_path, mo
     assert "(pimrl at 5 %, percnn at 5 %)" in out
     assert "`make study STUDY=noise EXP=kdv PROFILE=smoke SEEDS=0` trains them" in out
     assert figure.read_bytes() == drawn
+    pathlib.Path(notes).write_text("A reading written on the machine without the runs.\n")
     studies.write({}, "smoke", doc=doc)
-    assert "| pimrl | 0.1 ± 0 | 0.2 ± 0 |" in open(doc).read()
+    kept = open(doc).read()
+    assert "| pimrl | 0.1 ± 0 | 0.2 ± 0 |" in kept
+    # ... and the kept block takes today's notes in place of those it was written with.
+    assert "A reading written on the machine without the runs." in kept
+    assert "The first reading." not in kept
     # (What it guards against: section() alone draws the figure from the runs here.)
     assert "| pimrl | 0.1 ± 0 | not run |" in studies.section("noise", "kdv", "smoke", (0,), points)
     assert figure.read_bytes() != drawn

@@ -919,9 +919,8 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
         lines += ["", kept]  # runs/tune/ here lacks runs this earlier table was computed from
     if gap := unequal_tuning([t for t in (tuning, kept) if t]):
         lines += ["", gap]
-    notes = notes_path(exp, profile)
-    if os.path.exists(notes):  # hand-written reading of these numbers, kept beside them
-        lines += ["", open(notes).read().strip()]
+    if notes := notes_block(notes_path(exp, profile)):  # the hand-written reading, beside them
+        lines += ["", notes]
     figure = os.path.join(run_root(exp, profile), f"seed{seeds[0]}", "comparison.png")
     if os.path.exists(figure):
         target = f"docs/figures/{exp}-{profile}-comparison.png"
@@ -1032,6 +1031,24 @@ def notes_path(exp: str, profile: str) -> str:
     """A system's hand-written notes (what the numbers show, what was tried), included in its
     section as they are; the only part of docs/results.md not computed from runs/."""
     return f"docs/results-notes/{exp}-{profile}.md"
+
+
+NOTES_START, NOTES_END = "<!-- notes -->", "<!-- /notes -->"
+
+
+def notes_block(path: str) -> str | None:
+    """The hand-written notes at `path` between markers, so that a section kept as the doc had it
+    (its runs are not on this machine) still takes today's notes (`with_current_notes`)."""
+    if not os.path.exists(path):
+        return None
+    return f"{NOTES_START}\n{open(path).read().strip()}\n{NOTES_END}"
+
+
+def with_current_notes(body: str, path: str) -> str:
+    """`body`, a section kept from the doc, with its marked notes replaced by those now at `path`
+    (removed if there are none); a body without marked notes is returned as it is."""
+    pattern = re.escape(NOTES_START) + r".*?" + re.escape(NOTES_END)
+    return re.sub(pattern, lambda _: notes_block(path) or "", body, count=1, flags=re.S)
 
 
 def _marked(name: str, body: str) -> str:
@@ -1169,8 +1186,10 @@ def write(profile: str, seeds, models, doc: str = DOC, readme: str = README) -> 
         if body is not None:
             runs = collect(exp, profile, seeds, models)
             summaries[exp] = {m: summarize(rs, seeds) for m, rs in runs.items()}
+        elif written:  # no runs here: kept as the doc had it, with today's notes
+            body = with_current_notes(written, notes_path(exp, profile))
         else:
-            body = written or (
+            body = (
                 f"## {TITLES[exp]}, {profile} profile\n\nNot run yet: "
                 f"`make results EXP={exp} PROFILE={profile}`."
             )

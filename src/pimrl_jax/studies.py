@@ -479,9 +479,9 @@ def section(study, exp, profile, seeds, points) -> str | None:
     stale = _stale_line(exp, profile, seeds, points) if block is not None else None
     if stale:
         block += "\n\n" + stale
-    notes = notes_path(study, exp, profile)
-    if block is not None and os.path.exists(notes):
-        block += "\n\n" + open(notes).read().strip()
+    notes = results.notes_block(notes_path(study, exp, profile))
+    if block is not None and notes:
+        block += "\n\n" + notes
     return block
 
 
@@ -761,8 +761,9 @@ def write(blocks: dict[tuple[str, str], str], profile: str, doc: str = DOC) -> N
         exps |= {e for s, e in blocks if s == study}
         lines = [f"## {TITLES[study]}", "", DESCRIPTIONS[study]]
         for exp in [e for e in SYSTEMS if e in exps]:
-            body = blocks.get((study, exp)) or _existing(old, study, exp)
-            body = body or not_run(study, exp, profile)
+            kept = _existing(old, study, exp)  # no runs here: with today's notes
+            kept = kept and results.with_current_notes(kept, notes_path(study, exp, profile))
+            body = blocks.get((study, exp)) or kept or not_run(study, exp, profile)
             start, end = _marker(study, exp)
             lines += ["", start, body, end]
         parts.append("\n".join(lines))
