@@ -761,9 +761,12 @@ def write(blocks: dict[tuple[str, str], str], profile: str, doc: str = DOC) -> N
         exps |= {e for s, e in blocks if s == study}
         lines = [f"## {TITLES[study]}", "", DESCRIPTIONS[study]]
         for exp in [e for e in SYSTEMS if e in exps]:
-            kept = _existing(old, study, exp)  # no runs here: with today's notes
-            kept = kept and results.with_current_notes(kept, notes_path(study, exp, profile))
-            body = blocks.get((study, exp)) or kept or not_run(study, exp, profile)
+            body = blocks.get((study, exp))
+            if body is None:  # no runs here: the block as the doc had it, with today's notes
+                kept = _existing(old, study, exp)
+                notes = notes_path(study, exp, profile)
+                body = results.with_current_notes(kept, notes) if kept else None
+            body = body or not_run(study, exp, profile)
             start, end = _marker(study, exp)
             lines += ["", start, body, end]
         parts.append("\n".join(lines))
