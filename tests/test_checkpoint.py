@@ -122,3 +122,38 @@ def test_set_aside_moves_and_keeps(saved):
     assert sorted(p.relative_to(moved) for p in moved.rglob("*")) == files
     assert ckpts.all_steps() == [1] and ckpts.latest_step() == 1
     ckpts.close()
+
+
+def _unretrieved_failure(filename):
+    """Run a task whose coroutine is defined in `filename`, let it fail, never retrieve its
+    exception, and let it be garbage-collected: asyncio then logs 'Task exception was never
+    retrieved' with the task's repr (which names `filename`)."""
+    import asyncio
+    import gc
+
+    namespace = {}
+    source = "async def async_deserialize():\n    raise ValueError('OUT_OF_RANGE: byte range')\n"
+    exec(compile(source, filename, "exec"), namespace)
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(namespace["async_deserialize"]())
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert task.done()
+    finally:
+        loop.close()
+    del task
+    gc.collect()
+
+
+def test_unretrieved_orbax_read_failures_are_not_logged_twice(tmp_path, caplog):
+    """After a failed restore, orbax's other read tasks of that checkpoint end with the same error,
+    unretrieved; asyncio logs each as a traceback when it is collected. Once `Checkpoints` exists,
+    such records of tasks defined in orbax are dropped; any other task's still show."""
+    Checkpoints(tmp_path / "checkpoints")
+    with caplog.at_level("ERROR", logger="asyncio"):
+        _unretrieved_failure(os.path.join(os.sep, "site-packages", "orbax", "serialization.py"))
+        assert not [r for r in caplog.records if r.name == "asyncio"]
+        _unretrieved_failure(os.path.join(os.sep, "site-packages", "mine", "reader.py"))
+        logged = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert len(logged) == 1 and logged[0].startswith("Task exception was never retrieved")
+    assert "mine" in logged[0] and "OUT_OF_RANGE" in str(caplog.records[-1].exc_info[1])

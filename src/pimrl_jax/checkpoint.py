@@ -21,6 +21,7 @@ path. `set_aside` moves a damaged checkpoint to `<directory>.damaged/<step>` (ne
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pathlib
 import sys
@@ -63,13 +64,39 @@ def tree_structure(tree) -> str:
     return h.hexdigest()
 
 
-def _drop_closed_loop_noise() -> None:
-    """After a failed restore, tensorstore reads still in flight call back into orbax's event loop,
-    which is closed by then, and orbax's other read coroutines are finalised with the same error
-    unretrieved: each prints a traceback through `sys.unraisablehook` ('RuntimeError: Event loop
-    is closed', 'Exception ignored in: <coroutine object _read_array_index_and_device_put>'),
-    repeating the error `restore` has already raised. Drop exactly those; everything else goes to
-    the previous hook."""
+def _defined_in_orbax(filename: str) -> bool:
+    return f"{os.sep}orbax{os.sep}" in filename
+
+
+class _UnretrievedOrbaxTaskFilter(logging.Filter):
+    """Drops asyncio's 'Task exception was never retrieved' record for a task running an orbax
+    coroutine ('future: <Task … coro=<async_deserialize() done, defined at …/orbax/…>'): the error
+    it carries is the one `restore` has already raised."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        first, *rest = record.getMessage().splitlines() or [""]
+        return not (
+            first == "Task exception was never retrieved"
+            and any(line.startswith("future: <Task") and _defined_in_orbax(line) for line in rest)
+        )
+
+
+def _drop_failed_restore_noise() -> None:
+    """After a failed restore, orbax's other read coroutines of the same checkpoint end with the
+    same error, unretrieved, and print it again as tracebacks in two ways, both repeating the error
+    `restore` has already raised:
+
+    * through `sys.unraisablehook`: tensorstore reads still in flight call back into orbax's event
+      loop, closed by then ('RuntimeError: Event loop is closed', 'Exception ignored in: <coroutine
+      object _read_array_index_and_device_put>');
+    * through the `asyncio` logger, when such a task is garbage-collected ('Task exception was
+      never retrieved', future: <Task … coro=<async_deserialize() …>); whether this happens
+      depends on how many reads had started, so it shows in some runs only.
+
+    Drop exactly those; everything else goes on as before."""
+    asyncio_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _UnretrievedOrbaxTaskFilter) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_UnretrievedOrbaxTaskFilter())
     previous = sys.unraisablehook
     if getattr(previous, "_drops_closed_loop_noise", False):
         return
@@ -79,7 +106,7 @@ def _drop_closed_loop_noise() -> None:
         if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
             return
         code = getattr(obj, "cr_code", None)
-        if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+        if code is not None and _defined_in_orbax(code.co_filename):
             return
         previous(unraisable)
 
@@ -91,7 +118,7 @@ class Checkpoints:
     """A `CheckpointManager` over `directory` with items `state` and `meta`."""
 
     def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3):
-        _drop_closed_loop_noise()
+        _drop_failed_restore_noise()
         self.directory = pathlib.Path(directory).resolve()
         self._manager = ocp.CheckpointManager(
             self.directory,
