@@ -149,7 +149,7 @@ def test_unretrieved_orbax_read_failures_are_not_logged_twice(tmp_path, caplog):
     """After a failed restore, orbax's other read tasks of that checkpoint end with the same error,
     unretrieved; asyncio logs each as a traceback when it is collected. Once `Checkpoints` exists,
     such records of tasks defined in orbax are dropped; any other task's still show."""
-    Checkpoints(tmp_path / "checkpoints")
+    Checkpoints(tmp_path / "checkpoints").close()
     with caplog.at_level("ERROR", logger="asyncio"):
         _unretrieved_failure(os.path.join(os.sep, "site-packages", "orbax", "serialization.py"))
         assert not [r for r in caplog.records if r.name == "asyncio"]
