@@ -3,6 +3,8 @@ bytes, a truncated file or a missing item are reported as damage (with the step 
 restored as silently wrong numbers; another structure is told apart from damage; a damaged
 checkpoint is set aside, not deleted."""
 
+import asyncio
+import gc
 import os
 import pathlib
 import shutil
@@ -128,9 +130,6 @@ def _unretrieved_failure(filename):
     """Run a task whose coroutine is defined in `filename`, let it fail, never retrieve its
     exception, and let it be garbage-collected: asyncio then logs 'Task exception was never
     retrieved' with the task's repr (which names `filename`)."""
-    import asyncio
-    import gc
-
     namespace = {}
     source = "async def async_deserialize():\n    raise ValueError('OUT_OF_RANGE: byte range')\n"
     exec(compile(source, filename, "exec"), namespace)
