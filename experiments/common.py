@@ -75,7 +75,9 @@ def train_defaults() -> ConfigDict:
             # Stage 2 curriculum: window lengths in order, over equal shares of `steps`
             # (empty: `window` throughout). E.g. (4, 8, 16).
             curriculum=(),
-            input_noise=0.0,  # noise on each window's initial state, in units of each field's std
+            # Noise on each rollout window's initial state (stages 2 and 3, not the bursts of
+            # stage 1), drawn per batch, in units of each field's std (tuning: `noisy`).
+            input_noise=0.0,
             # Noise on every observed training frame (macro frames and bursts), drawn once, in
             # units of each field's std (0.05: 5 %); validation and test stay clean.
             observation_noise=0.0,

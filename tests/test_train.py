@@ -506,6 +506,26 @@ def test_input_noise_has_the_requested_scale_and_splits_by_rows():
     np.testing.assert_array_equal(np.asarray(share), noisy[128:256])
 
 
+def test_input_noise_reaches_the_rollout_windows_not_the_micro_pretraining(smoke_data, tmp_path):
+    """PeRCNN on gs2d smoke, both stages, with and without `train.input_noise`: stage 1 (bursts,
+    one-micro-step targets) logs bitwise the same losses, stage 2 (macro windows) other ones."""
+    dataset = smoke_data("gs2d")
+    losses = {}
+    for noise in (0.0, 0.1):
+        config = smoke_config("gs2d", tmp_path / "unused.h5")
+        config.model.name = "percnn"
+        config.train.update(dict(micro_steps=4, steps=4, log_every=1, input_noise=noise))
+        run = tmp_path / f"noise{noise}"
+        train_lib.train(config, registry.build_model(config), dataset, run, progress=False)
+        records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+        losses[noise] = {
+            stage: [r["loss"] for r in records if r["stage"] == stage] for stage in (1, 2)
+        }
+    assert len(losses[0.0][1]) == 4 and len(losses[0.0][2]) == 4
+    assert losses[0.1][1] == losses[0.0][1]
+    assert all(a != b for a, b in zip(losses[0.1][2], losses[0.0][2], strict=True))
+
+
 # ---------------------------------------------------------------------------------------------
 # Several steps per dispatch (train.steps_per_call)
 

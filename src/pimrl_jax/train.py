@@ -400,7 +400,9 @@ def make_train_step(
     batch_size = int(config.train.batch_size)
     window = int(config.train.window) if window is None else int(window)
     stride = window_stride(model, config) if stage == 2 else 1
-    noise = float(config.train.get("input_noise", 0.0) or 0.0)
+    # train.input_noise: on each rollout window's initial state (stages 2 and 3), not on the
+    # bursts of the micro pretraining, whose one-micro-step targets would teach it to smooth.
+    noise = 0.0 if stage == 1 else float(config.train.get("input_noise", 0.0) or 0.0)
 
     def draw(data, key, *, start=0, count=None):
         if stage == 1:
