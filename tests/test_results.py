@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from pimrl_jax import results
+from pimrl_jax import results, tuning
 
 
 def _fake(
@@ -694,6 +694,62 @@ def test_a_candidate_in_use_that_another_model_never_ran_is_named():
         ]
     )
     assert results.unequal_tuning([here, earlier]) is None
+
+
+def test_a_modifier_round_gives_each_model_its_own_candidate_with_it():
+    """`--candidates +noisy`: each learned model is trained with its candidate in use plus the
+    modifier (PIMRL's choice for pimrl_nomp, the reference rows beside each); a choice with a
+    modifier stands once every other learned model ran the modifier on any candidate."""
+    from experiments.kdv import get_config
+
+    config = tuning.record(
+        get_config("quick"), {"pimrl": "micro_rollout", "percnn": "long_unroll", "fno": "default"}
+    )
+    models = ("pimrl", "pimrl_nomp", "percnn", "fno", "crop", "persistence")
+    assert results.tuning_plan(config, models, ("+noisy",)) == {
+        "micro_rollout+noisy": ["pimrl", "pimrl_nomp", "persistence"],
+        "long_unroll+noisy": ["percnn", "persistence"],
+        "default+noisy": ["fno", "crop", "persistence"],
+    }
+    # A plain candidate trains only where it is a run of its own, as before.
+    assert results.tuning_plan(config, models, ("micro_rollout",)) == {
+        "micro_rollout": ["pimrl", "pimrl_nomp", "persistence"]
+    }
+    cols = [f"{c}: val RMSE / HCT" for c in (*results.CANDIDATES, "long_unroll+noisy")]
+
+    def table(rows):
+        head = ["model", *cols, "seed check", "choice", "in use"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for model, cells, used in rows:
+            lines.append("| " + " | ".join([model, *cells, "–", "–", used]) + " |")
+        return "\n".join(lines)
+
+    nr = "not run"
+    everyone = [nr, nr, nr, nr, "0.1 / 5"]
+    assert (
+        results.unequal_tuning(
+            [
+                table(
+                    [
+                        ("pimrl", [*everyone, "0.05 / 9"], "long_unroll+noisy"),
+                        ("fno", [*everyone, "diverged at step 4"], "long_unroll"),
+                    ]
+                )
+            ]
+        )
+        is None
+    )
+    gap = results.unequal_tuning(
+        [
+            table(
+                [
+                    ("pimrl", [*everyone, "0.05 / 9"], "long_unroll+noisy"),
+                    ("fno", [*everyone, nr], "long_unroll"),
+                ]
+            )
+        ]
+    )
+    assert "pimrl uses `long_unroll+noisy`, and fno did not run their own candidate with" in gap
 
 
 def test_runs_side_by_side_are_different_models_and_seeds_follow_each_other():

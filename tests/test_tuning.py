@@ -210,3 +210,39 @@ def test_a_compute_allowance_rides_beside_the_candidate_and_into_tuning_runs():
     pinned = [f.removeprefix("--config.").split("=", 1)[0] for f in flags]
     assert applied("crop", pinned).train.step_scale == 0.25
     assert applied("convlstm").train.step_scale == plain.train.step_scale == 1.0
+
+
+def test_a_modifier_puts_its_settings_on_top_of_any_candidate():
+    """ "<candidate>+noisy" is the candidate's settings with noise injection added (nothing else
+    changes), is recorded and read back like a candidate, and is, for a model that does not read
+    the candidate's fields, its own candidate's run with the modifier ("micro_rollout+noisy" is
+    ConvLSTM's "default+noisy", PeRCNN's "long_pretraining+noisy")."""
+    config = get_config("quick")
+    for candidate in tuning.CANDIDATES:
+        plain = tuning.flatten(tuning.candidate_settings(config, candidate))
+        noisy = tuning.flatten(tuning.candidate_settings(config, f"{candidate}+noisy"))
+        assert noisy == {**plain, "train.input_noise": tuning.INPUT_NOISE}
+        assert tuning.with_modifier(candidate, "noisy") == f"{candidate}+noisy"
+    recorded = tuning.record(
+        get_config("quick"), {"pimrl": "micro_rollout+noisy", "fno": "long_unroll+noisy"}
+    )
+    assert [tuning.chosen(recorded, m) for m in ("pimrl", "pimrl_nomp", "fno", "crop")] == [
+        "micro_rollout+noisy",
+        "micro_rollout+noisy",
+        "long_unroll+noisy",
+        "default",
+    ]
+    assert tuning.with_modifier("long_unroll+noisy", "noisy") == "long_unroll+noisy"
+    assert [
+        tuning.equivalent(m, "micro_rollout+noisy", recorded)
+        for m in ("pimrl", "percnn", "convlstm")
+    ] == ["micro_rollout+noisy", "long_pretraining+noisy", "default+noisy"]
+    flags = dict(
+        f.removeprefix("--config.").split("=", 1)
+        for f in tuning.candidate_flags(recorded, "long_unroll")
+    )
+    assert flags["train.input_noise"] == "0.0"  # the plain candidates pin the noise off
+    with pytest.raises(ValueError, match=r"valid: default, .*\(\+noisy\)"):
+        tuning.candidate_settings(config, "default+loud")
+    with pytest.raises(ValueError, match="unknown modifier 'loud'; valid: noisy"):
+        tuning.with_modifier("default", "loud")

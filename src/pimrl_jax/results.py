@@ -45,7 +45,17 @@ import time
 import numpy as np
 
 from pimrl_jax.models.registry import LEARNED, PARAMS_FROM, REFERENCES
-from pimrl_jax.tuning import CANDIDATES, applies, candidate_flags, chosen, equivalent, flatten
+from pimrl_jax.tuning import (
+    CANDIDATES,
+    MODIFIERS,
+    applies,
+    candidate_flags,
+    chosen,
+    equivalent,
+    flatten,
+    names,
+    with_modifier,
+)
 
 SYSTEMS = ("kdv", "burgers", "fn", "gs2d", "gs3d")
 SEEDS = (0, 1, 2)
@@ -325,16 +335,17 @@ def tune_system(
     """Train every model with every candidate of `pimrl_jax.tuning` (or those of `candidates`) on
     seed 0 and score it on the validation split — one comparison per (candidate, model) as in
     `run_system`, `jobs` at a time (default one per CPU core) — then write each candidate's
-    `comparison_val` report; return the wall seconds."""
+    `comparison_val` report; return the wall seconds. A candidate "+<modifier>" is each model's
+    candidate in use with that modifier on top (`tuning_plan`)."""
     from pimrl_jax import compare
 
     t0 = time.perf_counter()
     config = _config(exp, profile)
-    runs = []
-    for candidate in candidates:
-        trained = [m for m in models if m not in LEARNED or applies(m, candidate, config)]
-        if any(m in LEARNED for m in trained):
-            runs += [(candidate, group) for group in run_groups(trained)]
+    runs = [
+        (candidate, group)
+        for candidate, trained in tuning_plan(config, models, candidates).items()
+        for group in run_groups(trained)
+    ]
     commands = [
         _validation_command(exp, profile, c, group, TUNING_SEED, config, "tuning", report=False)
         for c, group in runs
@@ -354,6 +365,25 @@ def tune_system(
             lambda model, found: found is not None,
         )  # fmt: skip
     return time.perf_counter() - t0
+
+
+def tuning_plan(config, models, candidates) -> dict[str, list[str]]:
+    """{candidate: the models a tuning round of `candidates` trains with it}: a learned model
+    where the candidate is a run of its own for it (`tuning.applies`), the reference rows beside
+    every candidate that trains one. "+<modifier>" stands for each learned model's candidate in
+    use with the modifier on top (a model evaluating another's parameters follows that one's)."""
+    plan: dict[str, list[str]] = {}
+    for candidate in candidates:
+        for model in models:
+            if model not in LEARNED:
+                continue
+            name = candidate
+            if candidate.startswith("+"):
+                name = with_modifier(chosen(config, model), candidate[1:])
+            if applies(model, name, config):
+                plan.setdefault(name, []).append(model)
+    refs = [m for m in models if m not in LEARNED]
+    return {c: trained + refs for c, trained in plan.items()}
 
 
 def check_seeds(
@@ -493,7 +523,7 @@ def adopt_tuning_runs(exp: str, profile: str, models, seed: int = TUNING_SEED) -
         if model not in LEARNED or os.path.exists(os.path.join(target, "config.json")):
             continue
         wanted = _without_eval(compare.model_config(config, model))
-        for candidate in CANDIDATES:
+        for candidate in names():
             source = os.path.join(tune_root(exp, profile, candidate, seed), model)
             stored = read_json(os.path.join(source, "results_val.json"))
             if stored and compare.same_config(_without_eval(stored.get("config") or {}), wanted):
@@ -504,29 +534,40 @@ def adopt_tuning_runs(exp: str, profile: str, models, seed: int = TUNING_SEED) -
     return adopted
 
 
+def tuning_columns(exp: str, profile: str) -> tuple[str, ...]:
+    """The candidates a system's tuning table shows: every candidate, and each candidate with a
+    modifier where a tuning run of it is there (`runs/tune/<exp>-<profile>/<name>/seed0`)."""
+    return CANDIDATES + tuple(
+        c
+        for c in names()
+        if c not in CANDIDATES and os.path.isdir(tune_root(exp, profile, c, TUNING_SEED))
+    )
+
+
 def tuning_rows(exp: str, profile: str, models) -> list[dict]:
     """Per learned model: each candidate's validation result and the candidate in use."""
     config = _config(exp, profile)
+    columns = tuning_columns(exp, profile)
     rows = []
     for model in models:
         if model not in LEARNED:
             continue
         # A candidate that sets what the model reads as an earlier one does is that one's run.
-        own = {c: equivalent(model, c, config) for c in CANDIDATES}
-        results = {c: _seed_result(exp, profile, model, own[c], TUNING_SEED) for c in CANDIDATES}
+        own = {c: equivalent(model, c, config) for c in columns}
+        results = {c: _seed_result(exp, profile, model, own[c], TUNING_SEED) for c in columns}
         failures = {
             c: training_failure(os.path.join(tune_root(exp, profile, own[c]), model))
-            for c in CANDIDATES
+            for c in columns
         }
-        same = {c: own[c] for c in CANDIDATES if own[c] != c}
+        same = {c: own[c] for c in columns if own[c] != c}
         checks = {
-            c: [_seed_result(exp, profile, model, own[c], s) for s in CHECK_SEEDS]
-            for c in CANDIDATES
+            c: [_seed_result(exp, profile, model, own[c], s) for s in CHECK_SEEDS] for c in columns
         }
         used = chosen(config, model)
         rows.append(
             {
                 "model": model,
+                "columns": columns,
                 "results": results,
                 "failures": failures,
                 "used": used,
@@ -548,9 +589,10 @@ def tuning_table(rows: list[dict]) -> str | None:
     if not any(r for row in rows for r in row["results"].values()):
         return None
     seeds = ", ".join(map(str, CHECK_SEEDS))
+    columns = rows[0]["columns"]
     head = [
         "model",
-        *(f"{c}: val RMSE / HCT" for c in CANDIDATES),
+        *(f"{c}: val RMSE / HCT" for c in columns),
         f"seed check (val, seeds {seeds})",
         "choice",
         "in use",
@@ -558,7 +600,7 @@ def tuning_table(rows: list[dict]) -> str | None:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = []
-        for c in CANDIDATES:
+        for c in columns:
             r = row["results"][c]
             if c in row.get("same", {}):
                 cells.append(f"= {row['same'][c]}")
@@ -580,8 +622,8 @@ def tuning_table(rows: list[dict]) -> str | None:
 
 def _ranked(row: dict) -> list[str]:
     """A tuning row's own candidates (not another's run) in order of seed-0 validation RMSE; ties
-    and runs not made keep `CANDIDATES` order (a diverged or missing run ranks last)."""
-    own = [c for c in CANDIDATES if c not in row.get("same", {})]
+    and runs not made keep the columns' order (a diverged or missing run ranks last)."""
+    own = [c for c in row.get("columns", CANDIDATES) if c not in row.get("same", {})]
     return sorted(own, key=lambda c: _val_score(row["results"][c]))
 
 
@@ -1011,11 +1053,25 @@ def unequal_tuning(tables: list[str]) -> str | None:
         found += [c for same in found if same.startswith("= ") for c in cells(model, same[2:])]
         return any(c != "not run" and not c.startswith("= ") for c in found)
 
+    def ran_modifier(model: str, modifier: str) -> bool:
+        # A modifier's round gives each model its own candidate with it: any such run counts.
+        return any(ran(model, c) for c in names() if c.endswith(f"+{modifier}"))
+
     gaps = []
     for model in models:
         candidate = merged[(model, "in use")][0]
-        missing = [m for m in models if m != model and not ran(m, candidate)]
-        if candidate in CANDIDATES and missing:
+        base, _, modifier = candidate.partition("+")
+        missing = [
+            m
+            for m in models
+            if m != model and not (ran_modifier(m, modifier) if modifier else ran(m, candidate))
+        ]
+        if base in CANDIDATES and missing and modifier:
+            gaps.append(
+                f"{model} uses `{candidate}`, and {', '.join(missing)} did not run their own"
+                f" candidate with `+{modifier}` (`--candidates +{modifier}`)"
+            )
+        elif base in CANDIDATES and missing:
             gaps.append(f"{model} uses `{candidate}`, which {', '.join(missing)} did not run")
     if not gaps:
         return None
@@ -1237,7 +1293,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--candidates",
         default=",".join(CANDIDATES),
-        help="with --tune: only these candidates (e.g. one added to pimrl_jax.tuning)",
+        help="with --tune: only these candidates (e.g. one added to pimrl_jax.tuning); "
+        f"+MODIFIER ({', '.join('+' + m for m in MODIFIERS)}): each model's candidate in use "
+        "with that modifier",
     )
     args, overrides = parser.parse_known_args(argv)
     from experiments.common import PROFILES
@@ -1270,9 +1328,10 @@ def main(argv=None) -> int:
         if overrides:
             return fail("--tune takes no config overrides (the candidates set the fields)")
         candidates = tuple(args.candidates.split(","))
-        wrong = [c for c in candidates if c not in CANDIDATES]
+        valid = (*names(), *(f"+{m}" for m in MODIFIERS))
+        wrong = [c for c in candidates if c not in valid]
         if wrong:
-            return fail(f"unknown candidate {wrong[0]!r}; valid: {', '.join(CANDIDATES)}")
+            return fail(f"unknown candidate {wrong[0]!r}; valid: {', '.join(valid)}")
         for exp in systems:
             t0 = time.perf_counter()
             tune_system(exp, args.profile, models, candidates, args.jobs)
