@@ -563,6 +563,13 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
         checks = {
             c: [_seed_result(exp, profile, model, own[c], s) for s in CHECK_SEEDS] for c in columns
         }
+        check_failures = {
+            c: [
+                training_failure(os.path.join(tune_root(exp, profile, own[c], s), model))
+                for s in CHECK_SEEDS
+            ]
+            for c in columns
+        }
         used = chosen(config, model)
         rows.append(
             {
@@ -573,6 +580,7 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
                 "used": used,
                 "same": same,
                 "checks": checks,
+                "check_failures": check_failures,
             }
         )
     return rows
@@ -630,8 +638,9 @@ def _ranked(row: dict) -> list[str]:
 def protocol_choice(row: dict) -> tuple[str, str]:
     """(the seed-check cell, the protocol's choice) of one tuning row: the candidates in order of
     seed-0 validation RMSE, the first that stays finite on validation for every checked seed; a
-    candidate whose seeds were not all run yet is named "(unchecked)". Where every candidate
-    finite on seed 0 fails the check, the lowest seed-0 RMSE stays the choice ("none passes")."""
+    candidate whose seeds were not all run yet is named "(unchecked)"; a seed whose training
+    failed (non-finite) fails the check. Where every candidate finite on seed 0 fails the check,
+    the lowest seed-0 RMSE stays the choice ("none passes")."""
     ranked = _ranked(row)
     notes, choice = [], "–"
     for c in ranked:
@@ -639,13 +648,16 @@ def protocol_choice(row: dict) -> tuple[str, str]:
             break
         choice = f"{ranked[0]} (none passes)"
         checks = row.get("checks", {}).get(c) or [None] * len(CHECK_SEEDS)
-        if any(r is None for r in checks):
+        failures = row.get("check_failures", {}).get(c) or [None] * len(CHECK_SEEDS)
+        if any(r is None and not f for r, f in zip(checks, failures, strict=True)):
             choice = f"{c} (unchecked)"
             break
         bad = [
-            f"seed {s} diverged at step {r['divergence']['step']}"
-            for s, r in zip(CHECK_SEEDS, checks, strict=True)
-            if not np.isfinite(_val_score(r))
+            f"seed {s} training failed ({f})"
+            if r is None
+            else f"seed {s} diverged at step {r['divergence']['step']}"
+            for s, r, f in zip(CHECK_SEEDS, checks, failures, strict=True)
+            if r is None or not np.isfinite(_val_score(r))
         ]
         notes.append(f"{c}: " + (", ".join(bad) if bad else _seed_rmses(checks)))
         if not bad:
@@ -1154,7 +1166,10 @@ joint stage with it frozen), is PIMRL's alone: for PeRCNN it is the long-pretrai
 others their default, so PIMRL has one candidate more than PeRCNN and two more than ConvLSTM, FNO
 and CROP. A fifth, `long_unroll` (`long_rollout` unrolled twice as far), is read by every model;
 where it has not run the tuning table says "not run", and a choice from it is recorded only once
-every model of the system has run it."""
+every model of the system has run it. A modifier goes on top of a candidate: `+noisy` (noise
+injection on each rollout window's initial state, 2 % of each field's std) is run by every
+learned model on its candidate in use, ranked and seed-checked with the rest; the table has a
+column per `<candidate>+noisy` that ran."""
 
 
 def _best_other(summaries: dict[str, dict], key: str, lower: bool) -> tuple[str, tuple] | None:
