@@ -668,18 +668,22 @@ def test_training_a_subset_still_reports_every_model_and_seed(tmp_path, monkeypa
     assert "| 1D KdV | 0.2 ± " in open("README.md").read()
 
 
+def _tuning_table(candidates, rows) -> str:
+    """A tuning table as docs/results.md has it: (model, candidate cells, in use) per row."""
+    head = ["model", *(f"{c}: val RMSE / HCT" for c in candidates), "seed check", "choice"]
+    lines = ["| " + " | ".join([*head, "in use"]) + " |", "|" + "---|" * (len(head) + 1)]
+    for model, cells, used in rows:
+        lines.append("| " + " | ".join([model, *cells, "–", "–", used]) + " |")
+    return "\n".join(lines)
+
+
 def test_a_candidate_in_use_that_another_model_never_ran_is_named():
     """The equal tuning budget, checked on the tables: a model's choice stands only on a
     candidate every other learned model ran, here or in the kept earlier table (a `= X` cell is
     run X; a diverged run was run); evaluating another's parameters is no choice of its own."""
-    cols = [f"{c}: val RMSE / HCT" for c in results.CANDIDATES]
 
     def table(rows):
-        head = ["model", *cols, "seed check", "choice", "in use"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for model, cells, used in rows:
-            lines.append("| " + " | ".join([model, *cells, "–", "–", used]) + " |")
-        return "\n".join(lines)
+        return _tuning_table(results.CANDIDATES, rows)
 
     nr = "not run"
     here = table(
@@ -724,14 +728,9 @@ def test_a_modifier_round_gives_each_model_its_own_candidate_with_it():
     assert results.tuning_plan(config, models, ("micro_rollout",)) == {
         "micro_rollout": ["pimrl", "pimrl_nomp", "persistence"]
     }
-    cols = [f"{c}: val RMSE / HCT" for c in (*results.CANDIDATES, "long_unroll+noisy")]
 
     def table(rows):
-        head = ["model", *cols, "seed check", "choice", "in use"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for model, cells, used in rows:
-            lines.append("| " + " | ".join([model, *cells, "–", "–", used]) + " |")
-        return "\n".join(lines)
+        return _tuning_table((*results.CANDIDATES, "long_unroll+noisy"), rows)
 
     nr = "not run"
     everyone = [nr, nr, nr, nr, "0.1 / 5"]
