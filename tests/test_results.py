@@ -331,6 +331,31 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     assert (tmp_path / "runs" / "kdv-quick" / "seed1" / "convlstm" / "checkpoints").is_dir()
 
 
+def test_every_earlier_table_a_new_machine_cannot_remake_is_kept(tmp_path, monkeypatch):
+    """A section with the table made from runs/tune/ on an earlier machine and one kept from a
+    machine before it: on a machine whose runs/tune/ has another candidate only, both stay, each
+    once, however often the section is rewritten."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("docs/figures")
+    _fake(tmp_path, "kdv", 0, "pimrl", 0.25, 25.0)
+    head = "| model | default: val RMSE / HCT | long_rollout: val RMSE / HCT | choice |"
+    head += "\n|---|---|---|---|"
+    intro = "Tuning (validation split, seed 0; `make results EXP=kdv TUNE=1`): the protocol.\n\n"
+    made = f"{intro}{head}\n| pimrl | not run | 0.4 / 10 | long_rollout |"
+    before = f"{intro}{head}\n| pimrl | not run | diverged at step 7 | default |"
+    old = f"## 1D KdV, quick profile\n\n{made}\n\n{results.KEPT_TUNING}\n\n{before}"
+    run = tmp_path / "runs" / "tune" / "kdv-quick" / "default" / "seed0" / "pimrl"
+    run.mkdir(parents=True)
+    (run / "results_val.json").write_text(json.dumps({"rmse": 0.2, "hct": 21.0}))
+    once = results.section("kdv", "quick", (0,), ("pimrl",), old=old)
+    twice = results.section("kdv", "quick", (0,), ("pimrl",), old=once)
+    for text in (once, twice):
+        assert "| pimrl | 0.2 / 21 | not run |" in text
+        assert text.count(results.KEPT_TUNING) == 2
+        assert f"{results.KEPT_TUNING}\n\n{made}" in text
+        assert f"{results.KEPT_TUNING}\n\n{before}" in text
+
+
 def test_runs_made_with_other_settings_are_set_aside_not_refused(tmp_path, monkeypatch):
     """A tuned choice recorded after a system's runs were made: those runs move to stale/ (and
     are trained again), the runs that still match stay."""

@@ -966,12 +966,12 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
             "",
             tuning,
         ]
-    kept = _tuning_block(old) if old else None
-    if kept and tuning and not _lost_cells(kept, tuning):
-        kept = None  # the table made here holds every result the earlier one had
-    if kept:
-        lines += ["", kept]  # runs/tune/ here lacks runs this earlier table was computed from
-    if gap := unequal_tuning([t for t in (tuning, kept) if t]):
+    # Earlier tables whose runs runs/tune/ here lacks; one the table made here holds every
+    # result of is dropped.
+    kept = [b for b in _tuning_blocks(old or "") if not (tuning and not _lost_cells(b, tuning))]
+    for block in kept:
+        lines += ["", block]
+    if gap := unequal_tuning([t for t in (tuning, *kept) if t]):
         lines += ["", gap]
     if notes := notes_block(notes_path(exp, profile)):  # the hand-written reading, beside them
         lines += ["", notes]
@@ -995,15 +995,11 @@ KEPT_TUNING = (
 _TUNING_BLOCK = r"Tuning \(validation split.*?\n\n(?:\|[^\n]*\|(?:\n|$))+"
 
 
-def _tuning_block(body: str) -> str | None:
-    """The earlier tuning paragraph and table of a section as written, with the kept-from note:
-    the block already kept if there is one, else the section's (first) tuning block."""
-    kept = re.search(rf"{re.escape(KEPT_TUNING)}\n\n{_TUNING_BLOCK}", body, re.S)
-    match = kept or re.search(_TUNING_BLOCK, body, re.S)
-    if not match:
-        return None
-    block = match.group(0).rstrip("\n")
-    return block if kept else f"{KEPT_TUNING}\n\n{block}"
+def _tuning_blocks(body: str) -> list[str]:
+    """Every tuning paragraph and table of a section as written (the one made from runs/tune/
+    then, and those kept already), in order, each with the kept-from note."""
+    blocks = [m.group(0).rstrip("\n") for m in re.finditer(_TUNING_BLOCK, body, re.S)]
+    return [f"{KEPT_TUNING}\n\n{b}" for b in dict.fromkeys(blocks)]
 
 
 def _table_cells(text: str) -> dict[tuple[str, str], str]:
