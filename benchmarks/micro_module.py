@@ -1,13 +1,15 @@
 """Is a trained PIMRL run's micro module the weak part? (docs/results-notes/gs3d-quick.md)
 
-    .venv/bin/python benchmarks/micro_module.py PIMRL_RUN [--percnn PERCNN_RUN] [--split val]
+    .venv/bin/python benchmarks/micro_module.py PIMRL_RUN [--percnn PERCNN_RUN]
+        [--pair OTHER_PIMRL_RUN] [--split val]
 
 Prints, for the run's experiment: the micro-pretraining loss (RMSE of k micro steps over every
 training burst) of the true PDE in the micro module's form (`oracle`), of holding the burst's
 first frame, and of the run's micro module; the run's PIMRL rollout and its micro module rolled
 out alone as PeRCNN on `split` (`benchmarks/divergence.py`'s report); with `--percnn`, the PIMRL
-parameters with the micro module swapped for that PeRCNN run's (no retraining) and that PeRCNN.
-Runs are rebuilt from their stored configs.
+parameters with the micro module swapped for that PeRCNN run's (no retraining) and that PeRCNN;
+with `--pair`, the four pairings of the two PIMRL runs' macro and micro modules (which module
+carries the difference between two seeds). Runs are rebuilt from their stored configs.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=pathlib.Path)
     parser.add_argument("--percnn", type=pathlib.Path)
+    parser.add_argument("--pair", type=pathlib.Path, help="another PIMRL run of the system")
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
     args = parser.parse_args()
     config = stored_config(args.run)
@@ -66,6 +69,17 @@ def main() -> None:
         report = rollout_report(pimrl, swapped, config, dataset, args.split)
         print("pimrl, micro from --percnn:", report)
         print("--percnn:", rollout_report(percnn, q, other, dataset, args.split))
+    if args.pair:
+        other = stored_config(args.pair)
+        runs = {
+            "run": params,
+            "--pair": train_lib.restore_params(other, pimrl, dataset, args.pair, True)[0],
+        }
+        for macro, macro_params in runs.items():
+            for micro, micro_params in runs.items():
+                paired = {**macro_params, "micro": micro_params["micro"]}
+                report = rollout_report(pimrl, paired, config, dataset, args.split)
+                print(f"pimrl, macro of {macro}, micro of {micro}:", report)
 
 
 if __name__ == "__main__":
