@@ -624,14 +624,23 @@ def test_a_stopped_invocation_stops_its_runs_and_records_its_time(tmp_path, monk
 
 
 def test_tuning_starts_one_comparison_per_candidate_and_model(tmp_path, monkeypatch):
-    """Tuning runs like `make results`: one comparison per (candidate, trained model), none
-    writing the report, then each candidate's validation report with every model, a failed
-    run's model marked failed; a candidate that sets nothing a model reads does not train it."""
+    """Tuning runs like `make results`: the dataset first (made where missing: a fresh clone's
+    first `--tune` once failed every run on the missing file), then one comparison per
+    (candidate, trained model), none writing the report, then each candidate's validation report
+    with every model, a failed run's model marked failed; a candidate that sets nothing a model
+    reads does not train it."""
     from pimrl_jax import tuning
 
     monkeypatch.chdir(tmp_path)
+    steps = []
+    monkeypatch.setattr(
+        results.subprocess,
+        "run",
+        lambda cmd, check: steps.append(cmd) or results.subprocess.CompletedProcess(cmd, 0),
+    )
 
     def comparison(value):
+        steps.append("comparison")
         failed = value["--models"] == "fno" and "long_rollout" in value["--workdir"]
         for model in value["--models"].split(","):
             if not failed:
@@ -646,6 +655,8 @@ def test_tuning_starts_one_comparison_per_candidate_and_model(tmp_path, monkeypa
     results.tune_system("kdv", "quick", models, ("default", "long_rollout", "long_pretraining"))
 
     [(commands, jobs)] = started
+    assert steps[0][1:] == ["-m", "solvers", "--config=experiments/kdv.py:quick"]
+    assert steps[1:] == ["comparison"] * len(commands)
     runs = [
         (_flag_values(c)["--workdir"].split("/")[-2], _flag_values(c)["--models"])
         for _, c, _ in commands

@@ -199,6 +199,14 @@ def run_order(groups: list[list[str]], seeds, jobs: int) -> list[tuple[list[str]
     ]
 
 
+def make_dataset(exp: str, profile: str) -> None:
+    """Make the system's dataset where it is missing or stale (`python -m solvers` keeps a
+    current one); raise if that fails."""
+    cmd = [sys.executable, "-m", "solvers", f"--config=experiments/{exp}.py:{profile}"]
+    if subprocess.run(cmd, check=False).returncode:
+        raise RuntimeError(f"making the {exp} {profile} dataset failed (its error is above)")
+
+
 def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int | None = None):
     """Make the data, train and evaluate every (model, seed) — `jobs` comparisons at a time,
     by default one per CPU core — then write each seed's comparison report; return this
@@ -206,9 +214,7 @@ def run_system(exp: str, profile: str, seeds, models, overrides=(), jobs: int | 
     from pimrl_jax import compare
 
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "solvers", f"--config=experiments/{exp}.py:{profile}"]
-    if subprocess.run(cmd, check=False).returncode:
-        raise RuntimeError(f"making the {exp} {profile} dataset failed (its error is above)")
+    make_dataset(exp, profile)
     if not overrides:
         set_aside_stale_runs(exp, profile, seeds, models)
         for seed in seeds:
@@ -332,14 +338,15 @@ def tune_root(exp: str, profile: str, candidate: str, seed: int = TUNING_SEED) -
 def tune_system(
     exp: str, profile: str, models, candidates=CANDIDATES, jobs: int | None = None
 ) -> float:
-    """Train every model with every candidate of `pimrl_jax.tuning` (or those of `candidates`) on
-    seed 0 and score it on the validation split — one comparison per (candidate, model) as in
-    `run_system`, `jobs` at a time (default one per CPU core) — then write each candidate's
-    `comparison_val` report; return the wall seconds. A candidate "+<modifier>" is each model's
-    candidate in use with that modifier on top (`tuning_plan`)."""
+    """Make the dataset if missing, train every model with every candidate of `pimrl_jax.tuning`
+    (or those of `candidates`) on seed 0 and score it on the validation split — one comparison
+    per (candidate, model) as in `run_system`, `jobs` at a time (default one per CPU core) —
+    then write each candidate's `comparison_val` report; return the wall seconds. A candidate
+    "+<modifier>" is each model's candidate in use with that modifier on top (`tuning_plan`)."""
     from pimrl_jax import compare
 
     t0 = time.perf_counter()
+    make_dataset(exp, profile)
     config = _config(exp, profile)
     runs = [
         (candidate, group)
