@@ -78,6 +78,11 @@ def train_defaults() -> ConfigDict:
             # Noise on each rollout window's initial state (stages 2 and 3, not the bursts of
             # stage 1), drawn per batch, in units of each field's std (tuning: `noisy`).
             input_noise=0.0,
+            # Pushforward (Brandstetter et al. 2022; tuning: `pushforward`): each rollout window
+            # (stages 2 and 3) first advances this many steps with the model itself, without
+            # gradient, and the loss is over the rest of the window from that predicted state,
+            # so training sees the model's own errors at the input. 0: off.
+            pushforward=0,
             # Noise on every observed training frame (macro frames and bursts), drawn once, in
             # units of each field's std (0.05: 5 %); validation and test stay clean.
             observation_noise=0.0,

@@ -795,6 +795,17 @@ def test_a_modifier_round_gives_each_model_its_own_candidate_with_it():
     )
     assert "pimrl uses `long_unroll+noisy`, and fno did not run their own candidate with" in gap
 
+    # Two modifiers on top: every other model must have run each (on any of its candidates).
+    stacked = "long_unroll+noisy+pushforward"
+    columns = (*results.CANDIDATES, "long_unroll+noisy", "default+pushforward", stacked)
+    pimrl = ("pimrl", [*everyone, "0.05 / 9", nr, "0.04 / 9"], stacked)
+    fno_noisy_only = ("fno", [*everyone, "0.2 / 1", nr, nr], "long_unroll")
+    fno_both = ("fno", [*everyone, "0.2 / 1", "0.3 / 1", nr], "long_unroll")
+    gap = results.unequal_tuning([_tuning_table(columns, [pimrl, fno_noisy_only])])
+    assert f"pimrl uses `{stacked}`, and fno did not run their own candidate with each" in gap
+    assert "`--candidates +noisy` and `--candidates +pushforward`" in gap
+    assert results.unequal_tuning([_tuning_table(columns, [pimrl, fno_both])]) is None
+
 
 def test_runs_side_by_side_are_different_models_and_seeds_follow_each_other():
     """Two lanes, four groups, three seeds: written out by hand, the order in which `make

@@ -506,24 +506,62 @@ def test_input_noise_has_the_requested_scale_and_splits_by_rows():
     np.testing.assert_array_equal(np.asarray(share), noisy[128:256])
 
 
-def test_input_noise_reaches_the_rollout_windows_not_the_micro_pretraining(smoke_data, tmp_path):
-    """PeRCNN on gs2d smoke, both stages, with and without `train.input_noise`: stage 1 (bursts,
-    one-micro-step targets) logs bitwise the same losses, stage 2 (macro windows) other ones."""
+@pytest.mark.parametrize("field, value", [("input_noise", 0.1), ("pushforward", 1)])
+def test_rollout_modifiers_reach_the_rollout_windows_not_the_micro_pretraining(
+    smoke_data, tmp_path, field, value
+):
+    """PeRCNN on gs2d smoke, both stages, with and without `train.input_noise` (or
+    `train.pushforward`): stage 1 (bursts, one-micro-step targets) logs bitwise the same losses,
+    stage 2 (macro windows) other ones."""
     dataset = smoke_data("gs2d")
     losses = {}
-    for noise in (0.0, 0.1):
+    for setting in (0, value):
         config = smoke_config("gs2d", tmp_path / "unused.h5")
         config.model.name = "percnn"
-        config.train.update(dict(micro_steps=4, steps=4, log_every=1, input_noise=noise))
-        run = tmp_path / f"noise{noise}"
+        config.train.update(dict(micro_steps=4, steps=4, log_every=1, **{field: setting}))
+        run = tmp_path / f"{field}{setting}"
         train_lib.train(config, registry.build_model(config), dataset, run, progress=False)
         records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
-        losses[noise] = {
+        losses[setting] = {
             stage: [r["loss"] for r in records if r["stage"] == stage] for stage in (1, 2)
         }
-    assert len(losses[0.0][1]) == 4 and len(losses[0.0][2]) == 4
-    assert losses[0.1][1] == losses[0.0][1]
-    assert all(a != b for a, b in zip(losses[0.1][2], losses[0.0][2], strict=True))
+    assert len(losses[0][1]) == 4 and len(losses[0][2]) == 4
+    assert losses[value][1] == losses[0][1]
+    assert all(a != b for a, b in zip(losses[value][2], losses[0][2], strict=True))
+
+
+def test_pushforward_trains_from_the_models_own_prediction_without_its_gradient():
+    """`train.pushforward` = 1 on a toy model whose rollout multiplies by `a` each step: the loss
+    is the RMSE of the n - 1 frames predicted from its own first frame a·u0 against target[1:],
+    and the gradient holds that first frame fixed (written out by hand in NumPy); windows of one
+    frame and the micro pretraining (stage 1) train as without it."""
+
+    def powers(params, u0, n):
+        a = params["a"]
+        return jnp.stack([u0 * a**i for i in range(1, n + 1)], axis=1)
+
+    toy = types.SimpleNamespace(rollout=powers, micro_rollout=powers, micro_alone=powers)
+    rng = np.random.default_rng(3)
+    u0, target = rng.normal(size=(3, 5, 1)), rng.normal(size=(3, 4, 5, 1))
+    a = 0.9
+    u1 = a * u0  # the pushed-forward frame, a constant for the gradient
+    i = np.arange(1, 4).reshape(1, 3, 1, 1)
+    pred = u1[:, None] * a**i
+    err = pred - target[:, 1:]
+    want_loss = np.sqrt(np.mean(err**2))
+    want_grad = np.mean(err * i * u1[:, None] * a ** (i - 1)) / want_loss
+
+    loss = train_lib.make_loss(toy, 2, pushforward=1)
+    value, grad = jax.value_and_grad(loss)({"a": jnp.asarray(a)}, (u0, target))
+    np.testing.assert_allclose(value, want_loss, rtol=1e-5)
+    np.testing.assert_allclose(grad["a"], want_grad, rtol=1e-5)
+    plain = train_lib.make_loss(toy, 2)
+    for stage, batch in ((2, (u0, target[:, :1])), (1, (u0, target))):
+        np.testing.assert_array_equal(
+            train_lib.make_loss(toy, stage, pushforward=1)({"a": a}, batch),
+            train_lib.make_loss(toy, stage)({"a": a}, batch),
+        )
+    assert not np.isclose(plain({"a": a}, (u0, target)), value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -242,7 +242,38 @@ def test_a_modifier_puts_its_settings_on_top_of_any_candidate():
         for f in tuning.candidate_flags(recorded, "long_unroll")
     )
     assert flags["train.input_noise"] == "0.0"  # the plain candidates pin the noise off
-    with pytest.raises(ValueError, match=r"valid: default, .*\(\+noisy\)"):
+    with pytest.raises(ValueError, match=r"valid: default, .*\(\+noisy, \+pushforward\)"):
         tuning.candidate_settings(config, "default+loud")
-    with pytest.raises(ValueError, match="unknown modifier 'loud'; valid: noisy"):
+    with pytest.raises(ValueError, match="unknown modifier 'loud'; valid: noisy, pushforward$"):
         tuning.with_modifier("default", "loud")
+
+
+def test_modifiers_stack_in_one_order_and_each_adds_only_its_own_field():
+    """A second modifier goes on top of the first ("long_unroll+noisy" with `pushforward` is
+    "long_unroll+noisy+pushforward", whichever came first): its settings are the candidate's
+    plus each modifier's one field; every candidate with any set of modifiers is a name, once,
+    and reads back as itself; the plain candidates pin the pushforward off."""
+    config = get_config("quick")
+    assert tuning.with_modifier("long_unroll+noisy", "pushforward") == (
+        "long_unroll+noisy+pushforward"
+    )
+    assert tuning.with_modifier("long_unroll+pushforward", "noisy") == (
+        "long_unroll+noisy+pushforward"
+    )
+    plain = tuning.flatten(tuning.candidate_settings(config, "long_unroll"))
+    both = tuning.flatten(tuning.candidate_settings(config, "long_unroll+noisy+pushforward"))
+    assert both == {
+        **plain,
+        "train.input_noise": tuning.INPUT_NOISE,
+        "train.pushforward": tuning.PUSHFORWARD,
+    }
+    names = tuning.names()
+    suffixes = ("", "+noisy", "+pushforward", "+noisy+pushforward")
+    assert sorted(names) == sorted(c + s for c in tuning.CANDIDATES for s in suffixes)
+    recorded = tuning.record(get_config("quick"), {"pimrl": "micro_rollout+noisy+pushforward"})
+    assert tuning.chosen(recorded, "pimrl") == "micro_rollout+noisy+pushforward"
+    flags = dict(
+        f.removeprefix("--config.").split("=", 1)
+        for f in tuning.candidate_flags(recorded, "default+noisy")
+    )
+    assert flags["train.pushforward"] == "0" and flags["train.input_noise"] == "0.02"

@@ -1070,21 +1070,25 @@ def unequal_tuning(tables: list[str]) -> str | None:
 
     def ran_modifier(model: str, modifier: str) -> bool:
         # A modifier's round gives each model its own candidate with it: any such run counts.
-        return any(ran(model, c) for c in names() if c.endswith(f"+{modifier}"))
+        return any(ran(model, c) for c in names() if modifier in c.split("+")[1:])
 
     gaps = []
     for model in models:
         candidate = merged[(model, "in use")][0]
-        base, _, modifier = candidate.partition("+")
+        base, *modifiers = candidate.split("+")
         missing = [
             m
             for m in models
-            if m != model and not (ran_modifier(m, modifier) if modifier else ran(m, candidate))
+            if m != model
+            and not (
+                all(ran_modifier(m, mod) for mod in modifiers) if modifiers else ran(m, candidate)
+            )
         ]
-        if base in CANDIDATES and missing and modifier:
+        if base in CANDIDATES and missing and modifiers:
+            flags = " and ".join(f"`--candidates +{mod}`" for mod in modifiers)
             gaps.append(
                 f"{model} uses `{candidate}`, and {', '.join(missing)} did not run their own"
-                f" candidate with `+{modifier}` (`--candidates +{modifier}`)"
+                f" candidate with each of its modifiers ({flags})"
             )
         elif base in CANDIDATES and missing:
             gaps.append(f"{model} uses `{candidate}`, which {', '.join(missing)} did not run")

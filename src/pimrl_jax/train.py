@@ -100,6 +100,7 @@ ADDED_FIELDS = {
     "train.window_starts": "cycle",
     "model.micro.saturation": 0.0,
     "train.step_scale": 1.0,
+    "train.pushforward": 0,
 }
 
 
@@ -134,17 +135,28 @@ def mse(pred: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(pred - target))
 
 
-def make_loss(model, stage: int, error: Callable = rmse) -> Callable:
+def make_loss(model, stage: int, error: Callable = rmse, pushforward: int = 0) -> Callable:
     """loss(params, (u0 (B, *space, C), target (B, n, *space, C))) -> scalar `error` (RMSE).
 
     Stage 1 predicts the n micro frames with `model.micro_rollout`, stage 3 the n macro frames
     with `model.micro_alone`, stage 2 with `model.rollout`; n is static (the target's length).
+
+    `pushforward` = p > 0 (stages 2 and 3, windows of n > p frames): the model first advances
+    p frames from u0 without gradient, and the loss is that of the n - p frames predicted from
+    its own frame p against target[p:] — the pushforward trick (Brandstetter, Worrall & Welling,
+    2022): the input distribution of training becomes the one of the model's rollouts.
     """
     rollout = {1: model.micro_rollout, 3: model.micro_alone, 2: model.rollout}[stage]
+    p = 0 if stage == 1 else int(pushforward)
 
     def loss(params, batch):
         u0, target = batch
-        return error(rollout(params, u0, target.shape[1]), target)
+        n = target.shape[1]
+        if 0 < p < n:
+            u0 = jax.lax.stop_gradient(rollout(params, u0, p)[:, -1])
+            target = target[:, p:]
+            n -= p
+        return error(rollout(params, u0, n), target)
 
     return loss
 
@@ -403,6 +415,9 @@ def make_train_step(
     # train.input_noise: on each rollout window's initial state (stages 2 and 3), not on the
     # bursts of the micro pretraining, whose one-micro-step targets would teach it to smooth.
     noise = 0.0 if stage == 1 else float(config.train.get("input_noise", 0.0) or 0.0)
+    pushforward = int(config.train.get("pushforward", 0) or 0)
+    if pushforward < 0:
+        raise ValueError(f"train.pushforward must be >= 0 (macro steps), got {pushforward}")
 
     def draw(data, key, *, start=0, count=None):
         if stage == 1:
@@ -441,12 +456,12 @@ def make_train_step(
             draw=draw,
             batch_size=batch_size,
         )
-        update = make_update(make_loss(model, stage, error=mse), tx, dp)
+        update = make_update(make_loss(model, stage, error=mse, pushforward=pushforward), tx, dp)
 
         def step(state, data, train_key):
             return update(state, data, jax.random.fold_in(train_key, state["step"]))
     else:
-        update = make_update(make_loss(model, stage), tx)
+        update = make_update(make_loss(model, stage, pushforward=pushforward), tx)
 
         def step(state, data, train_key):
             return update(state, draw(data, jax.random.fold_in(train_key, state["step"])))

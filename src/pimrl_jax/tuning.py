@@ -15,6 +15,7 @@ config, so `compare` and resumption see exactly what was trained.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 import ml_collections
@@ -27,19 +28,28 @@ import ml_collections
 # (`equivalent`). `long_unroll` came last and is read by every model.
 CANDIDATES = ("default", "long_rollout", "long_pretraining", "micro_rollout", "long_unroll")
 # Modifiers: settings put on top of a candidate, named "<candidate>+<modifier>"
-# ("micro_rollout+noisy"). A tuning round of a modifier gives each model one run: its candidate
-# in use with the modifier on top (`results --tune --candidates +noisy`), so every model gets it
-# on its own best recipe.
-MODIFIERS = ("noisy",)
+# ("micro_rollout+noisy"; several in MODIFIERS order: "long_unroll+noisy+pushforward"). A tuning
+# round of a modifier gives each model one run: its candidate in use with the modifier on top
+# (`results --tune --candidates +noisy`), so every model gets it on its own best recipe.
+MODIFIERS = ("noisy", "pushforward")
 # Noise injection (`noisy`): on each rollout window's initial state, in units of each field's std.
 # 0.02 of the std is about a third of a macro step's RMS change of the gs3d data (0.0095, field
 # stds 0.22 and 0.11), the size of error a rollout makes in a step or two.
 INPUT_NOISE = 0.02
+# Pushforward (`pushforward`): macro steps each rollout window first advances with the model,
+# without gradient; one, as in Brandstetter et al. (2022).
+PUSHFORWARD = 1
 
 
 def names() -> tuple[str, ...]:
-    """Every name a tuning run can have: the candidates, then each with each modifier."""
-    return CANDIDATES + tuple(f"{c}+{m}" for m in MODIFIERS for c in CANDIDATES)
+    """Every name a tuning run can have: the candidates, then each with each modifier, then with
+    each pair of them, and so on (modifiers in MODIFIERS order)."""
+    combos = [
+        "+".join(group)
+        for size in range(1, len(MODIFIERS) + 1)
+        for group in itertools.combinations(MODIFIERS, size)
+    ]
+    return CANDIDATES + tuple(f"{c}+{m}" for m in combos for c in CANDIDATES)
 
 
 def settings_of(config: ml_collections.ConfigDict, model: str) -> dict[str, object]:
@@ -167,6 +177,16 @@ def noisy(config: ml_collections.ConfigDict) -> dict:
     return {"train": {"input_noise": INPUT_NOISE}}
 
 
+def pushforward(config: ml_collections.ConfigDict) -> dict:
+    """The modifier `pushforward`: each rollout window (stages 2 and 3) first advances
+    `PUSHFORWARD` macro step with the model itself, without gradient, and is trained from there
+    (`train.pushforward`; `pimrl_jax.train.make_loss`) — the issue's pushforward-style training:
+    the inputs training sees are the model's own predictions, not the data's exact states or
+    `noisy`'s isotropic perturbation of them."""
+    del config
+    return {"train": {"pushforward": PUSHFORWARD}}
+
+
 def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dict:
     """The nested settings `candidate` (a name of `names()`) puts on top of the experiment's
     defaults: its recipe's, with its modifier's on top."""
@@ -183,6 +203,7 @@ def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dic
         "micro_rollout": micro_rollout,
         "long_unroll": long_unroll,
         "noisy": noisy,
+        "pushforward": pushforward,
     }
     settings = recipes[base](config)
     for modifier in modifiers:
@@ -196,10 +217,13 @@ def candidate_settings(config: ml_collections.ConfigDict, candidate: str) -> dic
 
 
 def with_modifier(candidate: str, modifier: str) -> str:
-    """`candidate` with `modifier` on top: "micro_rollout", "noisy" -> "micro_rollout+noisy"."""
+    """`candidate` with `modifier` on top, its own modifiers kept (MODIFIERS order):
+    "micro_rollout", "noisy" -> "micro_rollout+noisy"; "long_unroll+noisy", "pushforward" ->
+    "long_unroll+noisy+pushforward"."""
     if modifier not in MODIFIERS:
         raise ValueError(f"unknown modifier {modifier!r}; valid: {', '.join(MODIFIERS)}")
-    return f"{candidate.split('+')[0]}+{modifier}"
+    base, *own = candidate.split("+")
+    return "+".join([base, *(m for m in MODIFIERS if m in {*own, modifier})])
 
 
 def _default(config: ml_collections.ConfigDict) -> dict:
