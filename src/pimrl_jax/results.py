@@ -1174,9 +1174,11 @@ others their default, so PIMRL has one candidate more than PeRCNN and two more t
 and CROP. A fifth, `long_unroll` (`long_rollout` unrolled twice as far), is read by every model;
 where it has not run the tuning table says "not run", and a choice from it is recorded only once
 every model of the system has run it. A modifier goes on top of a candidate: `+noisy` (noise
-injection on each rollout window's initial state, 2 % of each field's std) is run by every
-learned model on its candidate in use, ranked and seed-checked with the rest; the table has a
-column per `<candidate>+noisy` that ran."""
+injection on each rollout window's initial state, 2 % of each field's std) and `+pushforward`
+(each rollout window trained from the model's own one-step prediction, without its gradient)
+are each run by every learned model on its candidate in use (modifiers stack:
+`long_unroll+noisy+pushforward`), ranked and seed-checked with the rest; the table has a column
+per `<candidate>+<modifiers>` that ran."""
 
 
 def _best_other(summaries: dict[str, dict], key: str, lower: bool) -> tuple[str, tuple] | None:
