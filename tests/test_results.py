@@ -760,6 +760,12 @@ def test_a_modifier_round_gives_each_model_its_own_candidate_with_it():
         "long_unroll+noisy": ["percnn", "persistence"],
         "default+noisy": ["fno", "crop", "persistence"],
     }
+    # "in_use": each model's candidate in use itself (crop's is the default).
+    assert results.tuning_plan(config, models, (results.IN_USE,)) == {
+        "micro_rollout": ["pimrl", "pimrl_nomp", "persistence"],
+        "long_unroll": ["percnn", "persistence"],
+        "default": ["fno", "crop", "persistence"],
+    }
     # A plain candidate trains only where it is a run of its own, as before.
     assert results.tuning_plan(config, models, ("micro_rollout",)) == {
         "micro_rollout": ["pimrl", "pimrl_nomp", "persistence"]

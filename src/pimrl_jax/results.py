@@ -64,6 +64,7 @@ TUNING_SEED = 0  # the tuning runs (validation split) train seed 0 and double as
 # stay finite on the validation split too (one training seed cannot see a seed-dependent
 # divergence: docs/results-notes/burgers-quick.md).
 CHECK_SEEDS = tuple(s for s in SEEDS if s != TUNING_SEED)
+IN_USE = "in_use"  # `--tune --candidates in_use`: each model's candidate in use (`tuning_plan`)
 # The paper's RMSE of PIMRL and PeRCNN on the authors' own data (method.md §6).
 PAPER = {
     "kdv": (0.0457, 0.0942),
@@ -378,14 +379,18 @@ def tuning_plan(config, models, candidates) -> dict[str, list[str]]:
     """{candidate: the models a tuning round of `candidates` trains with it}: a learned model
     where the candidate is a run of its own for it (`tuning.applies`), the reference rows beside
     every candidate that trains one. "+<modifier>" stands for each learned model's candidate in
-    use with the modifier on top (a model evaluating another's parameters follows that one's)."""
+    use with the modifier on top, IN_USE for its candidate in use itself (a model evaluating
+    another's parameters follows that one's): on a machine without the tuning runs, IN_USE then
+    "+<modifier>" is one modifier round without training every candidate again."""
     plan: dict[str, list[str]] = {}
     for candidate in candidates:
         for model in models:
             if model not in LEARNED:
                 continue
             name = candidate
-            if candidate.startswith("+"):
+            if candidate == IN_USE:
+                name = chosen(config, model)
+            elif candidate.startswith("+"):
                 name = with_modifier(chosen(config, model), candidate[1:])
             if applies(model, name, config):
                 plan.setdefault(name, []).append(model)
@@ -1319,7 +1324,7 @@ def main(argv=None) -> int:
         default=",".join(CANDIDATES),
         help="with --tune: only these candidates (e.g. one added to pimrl_jax.tuning); "
         f"+MODIFIER ({', '.join('+' + m for m in MODIFIERS)}): each model's candidate in use "
-        "with that modifier",
+        f"with that modifier; {IN_USE}: each model's candidate in use",
     )
     args, overrides = parser.parse_known_args(argv)
     from experiments.common import PROFILES
@@ -1352,7 +1357,7 @@ def main(argv=None) -> int:
         if overrides:
             return fail("--tune takes no config overrides (the candidates set the fields)")
         candidates = tuple(args.candidates.split(","))
-        valid = (*names(), *(f"+{m}" for m in MODIFIERS))
+        valid = (*names(), IN_USE, *(f"+{m}" for m in MODIFIERS))
         wrong = [c for c in candidates if c not in valid]
         if wrong:
             return fail(f"unknown candidate {wrong[0]!r}; valid: {', '.join(valid)}")
