@@ -566,33 +566,24 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
             continue
         # A candidate that sets what the model reads as an earlier one does is that one's run.
         own = {c: equivalent(model, c, config) for c in columns}
-        results = {c: _seed_result(exp, profile, model, own[c], TUNING_SEED) for c in columns}
-        failures = {
-            c: training_failure(os.path.join(tune_root(exp, profile, own[c]), model))
-            for c in columns
-        }
-        same = {c: own[c] for c in columns if own[c] != c}
-        checks = {
-            c: [_seed_result(exp, profile, model, own[c], s) for s in CHECK_SEEDS] for c in columns
-        }
-        check_failures = {
-            c: [
-                training_failure(os.path.join(tune_root(exp, profile, own[c], s), model))
-                for s in CHECK_SEEDS
-            ]
-            for c in columns
-        }
-        used = chosen(config, model)
+
+        def outcome(candidate: str, seed: int, model=model, own=own):
+            """(validation results, training failure) of one run of `candidate`."""
+            run = os.path.join(tune_root(exp, profile, own[candidate], seed), model)
+            return read_json(os.path.join(run, "results_val.json")), training_failure(run)
+
+        first = {c: outcome(c, TUNING_SEED) for c in columns}
+        checked = {c: [outcome(c, s) for s in CHECK_SEEDS] for c in columns}
         rows.append(
             {
                 "model": model,
                 "columns": columns,
-                "results": results,
-                "failures": failures,
-                "used": used,
-                "same": same,
-                "checks": checks,
-                "check_failures": check_failures,
+                "results": {c: found for c, (found, _) in first.items()},
+                "failures": {c: failure for c, (_, failure) in first.items()},
+                "used": chosen(config, model),
+                "same": {c: own[c] for c in columns if own[c] != c},
+                "checks": {c: [found for found, _ in runs] for c, runs in checked.items()},
+                "check_failures": {c: [f for _, f in runs] for c, runs in checked.items()},
             }
         )
     return rows
