@@ -570,7 +570,7 @@ def tuning_rows(exp: str, profile: str, models) -> list[dict]:
         def outcome(candidate: str, seed: int, model=model, own=own):
             """(validation results, training failure) of one run of `candidate`."""
             run = os.path.join(tune_root(exp, profile, own[candidate], seed), model)
-            return read_json(os.path.join(run, "results_val.json")), training_failure(run)
+            return _seed_result(exp, profile, model, own[candidate], seed), training_failure(run)
 
         first = {c: outcome(c, TUNING_SEED) for c in columns}
         checked = {c: [outcome(c, s) for s in CHECK_SEEDS] for c in columns}
