@@ -114,6 +114,22 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     assert readme.endswith("<!-- /headline -->\nrest\n")
 
 
+def test_the_budget_is_not_judged_on_invocations_that_only_evaluated_adopted_runs(
+    tmp_path, monkeypatch
+):
+    """A results run copied from a tuning run was trained by `--tune`: the wall time of the
+    `make results` invocations that adopted it is evaluation only, not a clean clone's."""
+    monkeypatch.chdir(tmp_path)
+    _fake(tmp_path, "kdv", 0, "pimrl", 0.1, 20.0)
+    _fake(tmp_path, "kdv", 0, "percnn", 0.2, 10.0)
+    (tmp_path / "runs" / "kdv-quick" / "seed0" / "pimrl" / results.ADOPTED).write_text("{}")
+    results.add_time(str(tmp_path / "runs" / "kdv-quick" / "results_time.json"), 50 * 60.0)
+    text = results.section("kdv", "quick", (0,), ("pimrl", "percnn"))
+    assert "which trained none of the 1 run(s) it adopted from the tuning runs" in text
+    assert "Budget: 45 min; the runs' training times sum to 120 s" in text
+    assert "exceeded" not in text and ", met" not in text
+
+
 def test_a_fresh_runs_directory_keeps_the_rows_and_tuning_tables_it_cannot_recompute(
     tmp_path, monkeypatch
 ):
@@ -325,6 +341,9 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     seed0 = tmp_path / "runs" / "kdv-quick" / "seed0"
     assert (seed0 / "pimrl" / "checkpoints").is_dir()
     assert not (seed0 / "pimrl" / "results_val.json").exists()
+    marker = json.loads((seed0 / "pimrl" / results.ADOPTED).read_text())
+    assert marker["candidate"] == "long_rollout"
+    assert results.adopted_runs("kdv", "quick", (0,), ("pimrl", "percnn", "convlstm", "fno")) == 3
     # Seed 1's results runs are the seed-check runs of the candidates in use, where there are any.
     adopted = results.adopt_tuning_runs("kdv", "quick", ("pimrl", "percnn", "convlstm"), seed=1)
     assert adopted == {"pimrl": "long_rollout", "percnn": "long_pretraining", "convlstm": "default"}
