@@ -122,9 +122,11 @@ def test_the_budget_is_not_judged_on_invocations_that_only_evaluated_adopted_run
     monkeypatch.chdir(tmp_path)
     _fake(tmp_path, "kdv", 0, "pimrl", 0.1, 20.0)
     _fake(tmp_path, "kdv", 0, "percnn", 0.2, 10.0)
-    (tmp_path / "runs" / "kdv-quick" / "seed0" / "pimrl" / results.ADOPTED).write_text("{}")
+    _fake(tmp_path, "kdv", 0, "pimrl_nomp", 0.3, 10.0)  # pimrl's parameters: trains nothing
+    for model in ("pimrl", "pimrl_nomp"):
+        (tmp_path / "runs" / "kdv-quick" / "seed0" / model / results.ADOPTED).write_text("{}")
     results.add_time(str(tmp_path / "runs" / "kdv-quick" / "results_time.json"), 50 * 60.0)
-    text = results.section("kdv", "quick", (0,), ("pimrl", "percnn"))
+    text = results.section("kdv", "quick", (0,), ("pimrl", "pimrl_nomp", "percnn"))
     assert "which trained none of the 1 run(s) it adopted from the tuning runs" in text
     assert "Budget: 45 min; the runs' training times sum to 120 s" in text
     assert "exceeded" not in text and ", met" not in text

@@ -550,11 +550,15 @@ def adopt_tuning_runs(exp: str, profile: str, models, seed: int = TUNING_SEED) -
 
 
 def adopted_runs(exp: str, profile: str, seeds, models) -> int:
-    """How many of the results runs here were adopted from tuning runs (`ADOPTED` in their
-    directory): trained by `--tune`, so `make results` only evaluated them."""
+    """How many of the trained results runs here were adopted from tuning runs (`ADOPTED` in
+    their directory): trained by `--tune`, so `make results` only evaluated them. A model that
+    evaluates another's parameters (`PARAMS_FROM`) trains nothing and is not counted."""
     root = run_root(exp, profile)
     return sum(
-        os.path.exists(os.path.join(root, f"seed{s}", m, ADOPTED)) for s in seeds for m in models
+        os.path.exists(os.path.join(root, f"seed{s}", m, ADOPTED))
+        for s in seeds
+        for m in models
+        if m not in PARAMS_FROM
     )
 
 
