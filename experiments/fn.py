@@ -94,10 +94,14 @@ _DATA = {
 # fn --tune --candidates in_use,+noisy`), in use -> +noisy on seed 0: pimrl 0.079 -> 0.066 (seeds
 # 1, 2: 0.045, 0.045), percnn 0.0117 -> 0.0299 and convlstm 0.028 -> 0.033 (keep theirs), fno
 # long_unroll diverged on validation -> 0.124 (0.215, 0.174), crop 0.265 -> 0.169 (0.364, 0.173).
+# The +pushforward round (twenty-fourth session, `--candidates +pushforward`), in use ->
+# +pushforward on seed 0: pimrl 0.066 -> 0.069, convlstm 0.028 -> 0.051, fno 0.124 -> 0.219, crop
+# 0.169 -> 0.443 (all keep theirs), percnn 0.0117 -> 0.0084 (seeds 1, 2: 0.0118, 0.0093, finite;
+# long_rollout's 0.0068, 0.0141): percnn long_rollout+pushforward.
 _TUNED = {
     "quick": {
         "pimrl": "long_pretraining+noisy",
-        "percnn": "long_rollout",
+        "percnn": "long_rollout+pushforward",
         "fno": "long_unroll+noisy",
         "crop": "default+noisy",
     }
