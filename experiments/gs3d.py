@@ -128,12 +128,16 @@ _MACRO = {"paper": dict(features=(8, 32, 64), lstm_features=64)}
 # 0.174 -> 0.152 (seeds 1, 2: 0.518, 0.175, finite), convlstm 0.258 -> 0.167 (0.204, 0.262),
 # fno 0.332 -> 0.206 (seed 2 diverges at step 73: keeps long_unroll), percnn 0.228 -> 0.174
 # (seed 2's training non-finite at stage-2 step 611: keeps long_unroll), crop 0.194 -> 0.382.
+# The +pushforward round (twenty-fourth session, `--candidates +pushforward`), in use ->
+# +pushforward on seed 0: pimrl 0.1516 -> 0.1514 (seeds 1, 2: 0.899, 0.209, finite; in use
+# 0.518, 0.175), fno 0.332 -> 0.190 (0.209, 0.174), percnn 0.228 -> 0.213 (seed 2 diverges on
+# validation: keeps long_unroll), convlstm 0.167 -> 0.264, crop 0.1935 -> 0.1939 (keep theirs).
 _TUNED = {
     "quick": {
-        "pimrl": "micro_rollout+noisy",
+        "pimrl": "micro_rollout+noisy+pushforward",
         "percnn": "long_unroll",
         "convlstm": "long_unroll+noisy",
-        "fno": "long_unroll",
+        "fno": "long_unroll+pushforward",
         "crop": "default",
     }
 }
