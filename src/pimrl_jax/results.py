@@ -16,7 +16,8 @@ pieces across sessions (in the background, with a log). A trained run whose sett
 match (a tuned choice recorded after it ran) is moved to `runs/<exp>-<profile>/stale/` and
 trained again. The wall time spent on a system is recorded per invocation in
 `runs/<exp>-<profile>/results_time.json` and summed over the time they covered (invocations
-that overlapped count once).
+that overlapped count once); where runs were adopted from tuning runs (`adopted.json` in the
+run), that time is evaluation only, and the section says so instead of judging the budget on it.
 
 Then it rewrites `docs/results.md` from what `runs/` holds — every model over every seed,
 whatever `--models`/`--seeds` chose to train: per system, mean ± std over the seeds (population
