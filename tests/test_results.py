@@ -352,6 +352,46 @@ def test_tuning_runs_are_ranked_on_validation_and_adopted_as_seed_0(tmp_path, mo
     assert (tmp_path / "runs" / "kdv-quick" / "seed1" / "convlstm" / "checkpoints").is_dir()
 
 
+def test_candidates_that_passed_the_seed_check_are_ranked_by_their_mean_over_seeds():
+    """A modifier that wins on seed 0 by a hair and loses on the other seeds does not replace the
+    candidate in use: once both have every seed, the lower mean over the seeds is the choice."""
+
+    def run(rmse):
+        return {"rmse": rmse, "hct": 5.0, "diverged": rmse is None, "divergence": {"step": 3}}
+
+    def row(seed0, checks):
+        return {
+            "model": "pimrl",
+            "columns": tuple(seed0),
+            "results": {c: run(r) for c, r in seed0.items()},
+            "checks": {c: [run(r) for r in checks[c]] if c in checks else None for c in seed0},
+            "check_failures": {c: None for c in seed0},
+        }
+
+    seed0 = {"long_unroll": 0.1516, "long_unroll+noisy": 0.1514, "default": 0.14}
+    # default leads on seed 0 and diverges on seed 1; +noisy passes; long_unroll, the candidate in
+    # use, passed before. Means: long_unroll (0.1516 + 0.518 + 0.175) / 3 = 0.2815, +noisy
+    # (0.1514 + 0.899 + 0.209) / 3 = 0.4198.
+    checks = {
+        "default": (None, 0.2),
+        "long_unroll+noisy": (0.899, 0.209),
+        "long_unroll": (0.518, 0.175),
+    }
+    note, choice = results.protocol_choice(row(seed0, checks))
+    assert choice == "long_unroll"
+    assert note == (
+        "default: seed 1 diverged at step 3; long_unroll+noisy: finite (0.899, 0.209); "
+        "mean over seeds 0, 1, 2: long_unroll 0.2815 < long_unroll+noisy 0.4198"
+    )
+    # Lower on the mean too: the seed-0 order's choice stands, with no note of the means.
+    checks["long_unroll+noisy"] = (0.3, 0.2)
+    note, choice = results.protocol_choice(row(seed0, checks))
+    assert (choice, note.count("mean")) == ("long_unroll+noisy", 0)
+    # A candidate that diverged on a seed is not in the comparison of means.
+    checks["long_unroll"] = (0.1, None)
+    assert results.protocol_choice(row(seed0, checks))[1] == "long_unroll+noisy"
+
+
 def test_every_earlier_table_a_new_machine_cannot_remake_is_kept(tmp_path, monkeypatch):
     """A section with the table made from runs/tune/ on an earlier machine and one kept from a
     machine before it: on a machine whose runs/tune/ has another candidate only, both stay, each
@@ -440,6 +480,71 @@ def test_seed_check_copies_the_results_run_with_the_same_settings(tmp_path, monk
     assert [c[c.index("--config.seed=1")] for c in calls[:1]] == ["--config.seed=1"]
     assert all("--config.eval.split=val" in c and "--models=pimrl" in c for c in calls)
     assert "--config.train.lr=0.003" in calls[1]  # the candidate's settings, pinned
+
+
+def test_seed_check_trains_the_candidate_a_passing_modifier_modifies(tmp_path, monkeypatch):
+    """A modifier's candidate that passes the check is compared with the one it modifies on every
+    seed: that one's seeds are trained too (here they were not there), the mean decides, and no
+    other candidate is trained."""
+    from experiments.kdv import get_config
+    from pimrl_jax import tuning
+
+    monkeypatch.chdir(tmp_path)
+    config = tuning.record(get_config("quick"), {"pimrl": "long_unroll"})
+    monkeypatch.setattr(results, "_config", lambda exp, profile: config)
+    rmse = {  # (candidate, seed): validation RMSE the "training" gives
+        ("long_unroll+noisy+pushforward", 0): 0.02,
+        ("long_unroll+noisy+pushforward", 1): 0.05,
+        ("long_unroll+noisy+pushforward", 2): 0.06,
+        ("long_unroll+noisy", 0): 0.025,
+        ("long_unroll+noisy", 1): 0.03,
+        ("long_unroll+noisy", 2): 0.02,
+        ("long_unroll", 0): 0.03,
+        ("long_unroll", 1): 0.01,
+        ("long_unroll", 2): 0.01,
+        ("default", 0): 0.04,
+    }
+    trained = []
+
+    def write(candidate, seed):
+        run = tmp_path / results.tune_root("kdv", "quick", candidate, seed) / "pimrl"
+        run.mkdir(parents=True)
+        result = {"rmse": rmse[candidate, seed], "hct": 1.0, "diverged": False}
+        (run / "results_val.json").write_text(json.dumps(result))
+
+    for (candidate, seed), _ in rmse.items():
+        if seed == 0:
+            write(candidate, seed)
+
+    def command(exp, profile, model, candidate, seed):
+        return (
+            None
+            if results._seed_result(exp, profile, model, candidate, seed)
+            else (
+                candidate,
+                seed,
+            )
+        )
+
+    def run(commands, jobs=1):
+        for candidate, seed in commands:
+            trained.append((candidate, seed))
+            write(candidate, seed)
+
+    monkeypatch.setattr(results, "_seed_command", command)
+    monkeypatch.setattr(results, "run_commands", run)
+    choice = results.check_seeds("kdv", "quick", ("pimrl",))
+    # Means: +noisy+pushforward 0.0433, +noisy 0.025, long_unroll 0.0167; default is no base.
+    assert trained == [
+        ("long_unroll+noisy+pushforward", 1),
+        ("long_unroll+noisy+pushforward", 2),
+        ("long_unroll+noisy", 1),
+        ("long_unroll+noisy", 2),
+        ("long_unroll", 1),
+        ("long_unroll", 2),
+    ]
+    assert choice == {"pimrl": "long_unroll"}
+    assert results.modified("default") == []
 
 
 def test_runs_side_by_side_overlap_and_keep_their_output_and_exit_codes(tmp_path):
