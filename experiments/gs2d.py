@@ -118,11 +118,14 @@ _TRAIN = {"quick": dict(window=10, window_starts="any")}
 # pushforward modifier on top), seed 0, in use -> +pushforward: pimrl 0.086 -> 0.075 (seeds 1,
 # 2: 0.070, 0.086), percnn 0.079 -> 0.075 (0.085, 0.077), convlstm 0.064 -> 0.057 (0.064,
 # 0.077), fno 0.082 -> 0.079 (seed 2 diverges at step 82: none passes, lowest seed-0 RMSE),
-# crop 0.094 -> 0.148 (keeps default).
+# crop 0.094 -> 0.148 (keeps default). Ranked by the mean over the three seeds of the candidates
+# that passed the seed check (twenty-fifth session): pimrl and convlstm keep pushforward (0.0770
+# against 0.0825 with noise alone, 0.0659 against 0.0730), percnn goes back to long_unroll+noisy
+# (0.0776 against 0.0788); fno's none passes, so its seed-0 choice stands.
 _TUNED = {
     "quick": {
         "pimrl": "long_unroll+noisy+pushforward",
-        "percnn": "long_unroll+noisy+pushforward",
+        "percnn": "long_unroll+noisy",
         "convlstm": "long_unroll+noisy+pushforward",
         "fno": "default+noisy+pushforward",
     }

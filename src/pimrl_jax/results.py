@@ -1031,7 +1031,8 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
             "every learned model trained once per candidate of `pimrl_jax.tuning`; the seed check "
             "trains the candidates in order of that RMSE on seeds "
             f"{', '.join(map(str, CHECK_SEEDS))} too until one stays finite on validation for "
-            "every seed (the choice); the one in use is "
+            "every seed, and the candidates a passing modifier modifies; of those finite on "
+            "every seed, the lowest mean RMSE over the seeds is the choice; the one in use is "
             f"recorded in `experiments/{exp}.py` (`tuned`)"
             + (f"; {tuned['seconds'] / 60:.0f} min of wall time." if tuned else "."),
             "",
