@@ -400,9 +400,7 @@ def tuning_plan(config, models, candidates) -> dict[str, list[str]]:
     return {c: trained + refs for c, trained in plan.items()}
 
 
-def check_seeds(
-    exp: str, profile: str, models, seeds=CHECK_SEEDS, jobs: int = 1
-) -> dict[str, str | None]:
+def check_seeds(exp: str, profile: str, models, seeds=CHECK_SEEDS, jobs: int = 1) -> dict[str, str]:
     """The seed check: per learned model, its candidates in order of seed-0 validation RMSE, each
     also trained on `seeds` and scored on the validation split until one stays finite there on
     every seed; then the candidates that one modifies (`modified`: the one in use before its
