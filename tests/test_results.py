@@ -517,14 +517,10 @@ def test_seed_check_trains_the_candidate_a_passing_modifier_modifies(tmp_path, m
             write(candidate, seed)
 
     def command(exp, profile, model, candidate, seed):
-        return (
-            None
-            if results._seed_result(exp, profile, model, candidate, seed)
-            else (
-                candidate,
-                seed,
-            )
-        )
+        """The stand-in for a training command: None where the seed's result is there."""
+        if results._seed_result(exp, profile, model, candidate, seed):
+            return None
+        return candidate, seed
 
     def run(commands, jobs=1):
         for candidate, seed in commands:
@@ -544,7 +540,7 @@ def test_seed_check_trains_the_candidate_a_passing_modifier_modifies(tmp_path, m
         ("long_unroll", 2),
     ]
     assert choice == {"pimrl": "long_unroll"}
-    assert results.modified("default") == []
+    assert tuning.modified("default") == []
 
 
 def test_runs_side_by_side_overlap_and_keep_their_output_and_exit_codes(tmp_path):

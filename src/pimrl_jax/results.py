@@ -54,6 +54,7 @@ from pimrl_jax.tuning import (
     chosen,
     equivalent,
     flatten,
+    modified,
     names,
     with_modifier,
 )
@@ -436,13 +437,6 @@ def check_seeds(exp: str, profile: str, models, seeds=CHECK_SEEDS, jobs: int = 1
     }
 
 
-def modified(candidate: str) -> list[str]:
-    """The candidates `candidate` was made from by its modifier rounds, last modifier off first:
-    "long_unroll+noisy+pushforward" -> ["long_unroll+noisy", "long_unroll"]."""
-    parts = candidate.split("+")
-    return ["+".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
-
-
 def _seed_result(exp: str, profile: str, model: str, candidate: str, seed: int):
     return read_json(
         os.path.join(tune_root(exp, profile, candidate, seed), model, "results_val.json")
@@ -685,8 +679,8 @@ def protocol_choice(row: dict) -> tuple[str, str]:
         if not np.isfinite(_val_score(row["results"][c])):
             break
         choice = f"{ranked[0]} (none passes)"
-        checks = row.get("checks", {}).get(c) or [None] * len(CHECK_SEEDS)
-        failures = row.get("check_failures", {}).get(c) or [None] * len(CHECK_SEEDS)
+        checks = _checked(row, c)
+        failures = _checked(row, c, "check_failures")
         if any(r is None and not f for r, f in zip(checks, failures, strict=True)):
             choice = f"{c} (unchecked)"
             break
@@ -720,11 +714,16 @@ def _seed_means(row: dict) -> dict[str, float]:
     seed 1); once two candidates have passed the check, both have every seed to compare."""
     means = {}
     for c in _ranked(row):
-        checks = row.get("checks", {}).get(c) or [None] * len(CHECK_SEEDS)
-        scores = [_val_score(r) for r in (row["results"][c], *checks)]
+        scores = [_val_score(r) for r in (row["results"][c], *_checked(row, c))]
         if all(np.isfinite(scores)):
             means[c] = float(np.mean(scores))
     return means
+
+
+def _checked(row: dict, candidate: str, key: str = "checks") -> list:
+    """A tuning row's `key` ("checks": validation results, "check_failures": training failures)
+    of `candidate` on each CHECK_SEEDS seed, None where there is none."""
+    return row.get(key, {}).get(candidate) or [None] * len(CHECK_SEEDS)
 
 
 def _seed_rmses(results) -> str:

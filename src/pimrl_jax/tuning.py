@@ -226,6 +226,14 @@ def with_modifier(candidate: str, modifier: str) -> str:
     return "+".join([base, *(m for m in MODIFIERS if m in {*own, modifier})])
 
 
+def modified(candidate: str) -> list[str]:
+    """The candidates `candidate` was made from by its modifier rounds, last modifier off first
+    (`with_modifier` undone): "long_unroll+noisy+pushforward" -> ["long_unroll+noisy",
+    "long_unroll"]; a candidate without a modifier -> []."""
+    parts = candidate.split("+")
+    return ["+".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
+
+
 def _default(config: ml_collections.ConfigDict) -> dict:
     """The first candidate: the experiment's own settings, nothing on top."""
     del config
