@@ -141,8 +141,8 @@ _TUNED = {
 # those of the adopted runs (the table's means to every digit shown). Factor = 380 s / the
 # recipe's full-length training time, mean of that clean clone's three seeds: percnn 517 s (545,
 # 500, 507), fno 461 (488, 448, 447); pimrl (358: 412, 326, 337), convlstm (169) and crop (97)
-# are under it and keep their whole recipes. 380 leaves the margin the day-to-day spread needs (this machine's tuning-time runs of
-# fno took 417 s on average, the clean clone's 461).
+# are under it and keep their whole recipes. 380 leaves the margin the day-to-day spread needs
+# (this machine's tuning-time runs of fno took 417 s on average, the clean clone's 461).
 _STEP_SCALE = {"quick": {"percnn": 0.73, "fno": 0.82}}
 
 
