@@ -11,7 +11,17 @@ from pimrl_jax import results, tuning
 
 
 def _fake(
-    root, exp, seed, model, rmse, hct, diverged_at=None, factor=None, trained_on=None, scale=None
+    root,
+    exp,
+    seed,
+    model,
+    rmse,
+    hct,
+    diverged_at=None,
+    factor=None,
+    trained_on=None,
+    scale=None,
+    curve=None,
 ):
     run = root / "runs" / f"{exp}-quick" / f"seed{seed}" / model
     run.mkdir(parents=True)
@@ -31,6 +41,7 @@ def _fake(
             **({} if scale is None else {"train": {"step_scale": scale}}),
         },
         **({"trained_on": trained_on} if trained_on else {}),
+        **({"curves": {"rmse": curve}} if curve else {}),
         "diagnostics": {
             "left_data_range": {"step": diverged_at},
             "jacobian_radius": {"macro": {"max": 1.0}, "micro": None},
@@ -112,6 +123,46 @@ def test_tables_aggregate_seeds_and_keep_other_sections(tmp_path, monkeypatch):
     assert results._best_other(both, "hct", lower=False)[0] == "convlstm"
     assert results._best_other({"fno": lucky}, "rmse", lower=True)[0] == "fno"
     assert readme.endswith("<!-- /headline -->\nrest\n")
+
+
+def test_the_step_a_seed_first_does_worse_than_persistence_is_in_its_row(tmp_path, monkeypatch):
+    """Item 1's "keeps improving on persistence over the whole horizon", per seed: the first
+    macro step (1-based) at which the seed's RMSE(t) exceeds persistence's, NaN counting as
+    worse; a plain loop is the reference."""
+
+    def loop(curve, reference):
+        for step, (a, b) in enumerate(zip(curve, reference, strict=False), start=1):
+            if not a <= b:
+                return step
+        return None
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 8))
+        curve, reference = rng.random(n).round(1).tolist(), rng.random(n).round(1).tolist()
+        if rng.random() < 0.3:
+            curve[int(rng.integers(n))] = float("nan")
+        assert results.first_step_above(curve, reference) == loop(curve, reference)
+
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("docs/figures")
+    with open("README.md", "w") as f:
+        f.write("<!-- headline -->\nold\n<!-- /headline -->\n")
+    persistence = [0.1, 0.2, 0.3, 0.4]
+    pimrl = {0: [0.05, 0.1, 0.35, 0.2], 1: [0.0, 0.2, 0.3, 0.4], 2: [0.05, float("nan"), 0, 0]}
+    for seed in range(3):
+        _fake(tmp_path, "kdv", seed, "persistence", 0.3, 1.0, curve=persistence)
+        _fake(tmp_path, "kdv", seed, "pimrl", 0.2, 2.0, curve=pimrl[seed])
+        _fake(tmp_path, "kdv", seed, "percnn", 0.2, 2.0)  # no curve on record: not judged
+    results.write("quick", (0, 1, 2), ("pimrl", "percnn", "persistence"))
+    rows = {
+        line.split(" | ")[0][2:]: line.split(" | ")
+        for line in open("docs/results.md").read().splitlines()
+        if line.startswith("| ")
+    }
+    column = rows["model"].index("RMSE above persistence from step")
+    assert rows["pimrl"][column] == "3, never, 2"  # seed 1 ties persistence: never above it
+    assert rows["percnn"][column] == "–" and rows["persistence"][column] == "–"
 
 
 def test_the_budget_is_not_judged_on_invocations_that_only_evaluated_adopted_runs(

@@ -846,9 +846,21 @@ def _pm(stat, fmt=".4g") -> str:
     return f"{mean:{fmt}} ± {std:{fmt}}"
 
 
-def summarize(runs: list, seeds) -> dict:
-    """Headline numbers of one model over its seeds (diverged seeds left out of RMSE/MAE)."""
+def first_step_above(curve, reference) -> int | None:
+    """The first macro step (1-based, as "left data range") at which the RMSE curve `curve`
+    exceeds `reference` (NaN counts as above), or None if it never does."""
+    n = min(len(curve), len(reference))
+    with np.errstate(invalid="ignore"):
+        above = ~(np.asarray(curve[:n], float) <= np.asarray(reference[:n], float))
+    return int(np.argmax(above)) + 1 if above.any() else None
+
+
+def summarize(runs: list, seeds, reference: list | None = None) -> dict:
+    """Headline numbers of one model over its seeds (diverged seeds left out of RMSE/MAE).
+    `reference`: the persistence row's results per seed, for the step where each seed's RMSE(t)
+    first exceeds persistence's ("–" where either curve is missing)."""
     done = [(s, r) for s, r in zip(seeds, runs, strict=True) if r is not None]
+    by_seed = dict(zip(seeds, reference or [None] * len(seeds), strict=True))
     finite = [r for _, r in done if not r.get("diverged")]
     diverged = [(s, r["divergence"]["step"]) for s, r in done if r.get("diverged")]
 
@@ -858,6 +870,11 @@ def summarize(runs: list, seeds) -> dict:
 
     def left(r):
         return ((r.get("diagnostics") or {}).get("left_data_range") or {}).get("step")
+
+    def above(seed, r):
+        ref = by_seed[seed]
+        curves = [(x or {}).get("curves", {}).get("rmse") for x in (r, ref)]
+        return "–" if None in curves else first_step_above(*curves)
 
     return {
         "n": len(done),
@@ -871,6 +888,7 @@ def summarize(runs: list, seeds) -> dict:
         "radius_macro": mean_std([radius(r, "macro") for _, r in done]),
         "radius_micro": mean_std([radius(r, "micro") for _, r in done]),
         "left": [left(r) for _, r in done],
+        "above_persistence": [above(s, r) for s, r in done],
         "train_s": mean_std([r.get("train_time_s") for _, r in done]),
         "n_finite": len(finite),
         "horizon": (done[0][1].get("horizon") if done else None),
@@ -901,6 +919,7 @@ def table(summaries: dict[str, dict], n_seeds: int, failed: dict | None = None) 
         "HCT worst field",
         "diverged (seed: step)",
         "left data range at step",
+        "RMSE above persistence from step",
         "ρ(J) macro / micro",
         "train time (s)",
     ]
@@ -924,12 +943,15 @@ def table(summaries: dict[str, dict], n_seeds: int, failed: dict | None = None) 
         if stopped:
             div = stopped if div == "none" else f"{div}; {stopped}"
         left = ", ".join("never" if v is None else str(v) for v in s["left"])
+        above = s.get("above_persistence") or ["–"] * s["n"]
+        above = ", ".join("never" if v is None else str(v) for v in above)
+        above = "–" if set(above.split(", ")) == {"–"} else above
         radius = f"{_pm(s['radius_macro'], '.3f')} / " + (
             _pm(s["radius_micro"], ".4f") if s["radius_micro"] else "–"
         )
         train = _pm(s["train_s"], ".0f") if s["train_s"] else "–"
         row = [model, f"{s['n']}/{n_seeds}", rmse, mae, _pm(s["hct"]), _pm(s["hct_pooled"])]
-        row += [_pm(s["hct_worst"]), div, left, radius, train]
+        row += [_pm(s["hct_worst"]), div, left, above, radius, train]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -969,6 +991,11 @@ def closure_line(exp: str, profile: str) -> str:
     return f"Closure report of the dataset ({stored['split']} split): {closure.one_line(stored)}."
 
 
+def _reference(runs: dict[str, list], model: str) -> list | None:
+    """The persistence row's runs, the yardstick of every other row's RMSE(t)."""
+    return None if model == "persistence" else runs.get("persistence")
+
+
 def section(exp: str, profile: str, seeds, models, old: str | None = None) -> str | None:
     """The markdown section of one system, or None if `runs/` holds nothing for it. `old` is the
     section as the doc held it: where `runs/tune/` lacks runs its tuning table was computed from
@@ -977,7 +1004,7 @@ def section(exp: str, profile: str, seeds, models, old: str | None = None) -> st
     runs = collect(exp, profile, seeds, models)
     if not any(r for rs in runs.values() for r in rs):
         return None
-    summaries = {m: summarize(rs, seeds) for m, rs in runs.items()}
+    summaries = {m: summarize(rs, seeds, _reference(runs, m)) for m, rs in runs.items()}
     horizon = next((s["horizon"] for s in summaries.values() if s["horizon"]), None) or {}
     spent = read_json(os.path.join(run_root(exp, profile), "results_time.json"))
     adopted = adopted_runs(exp, profile, seeds, models)
@@ -1219,12 +1246,14 @@ HCT is per field (each field's Pearson correlation over space, averaged over the
 §6); the pooled (channels × space) and worst-field variants are beside it. ρ(J) is the spectral
 radius of the one-step Jacobian (macro step Δt / micro step δt) at test states
 (`pimrl_jax.diagnostics`); "left data range" is the first macro step at which a rollout leaves the
-test data's per-field range ± 10 %, per seed. A run is "diverged" where a frame holds NaN/Inf or its
-max-abs exceeds `eval.divergence_factor` × the test data's; each section names the factor its runs
-were evaluated with: 10 since the tenth session (the first machine's runs used 10⁶, a sanity bound
-only, under which a rollout that blew up less kept its large RMSE in the mean: gs2d FNO seed 1 at
-RMSE 1086, gs3d FNO seed 2 at 78). A diverged seed is left out of the RMSE mean and named with its
-step. Tuning (docs/profiles.md, "Tuning protocol"):
+test data's per-field range ± 10 %, per seed; "RMSE above persistence from step" the first macro
+step at which a seed's RMSE(t) over the test trajectories exceeds the persistence row's (never: it
+improves on persistence over the whole horizon). A run is "diverged" where a frame holds NaN/Inf
+or its max-abs exceeds `eval.divergence_factor` × the test data's; each section names the factor
+its runs were evaluated with: 10 since the tenth session (the first machine's runs used 10⁶, a
+sanity bound only, under which a rollout that blew up less kept its large RMSE in the mean: gs2d
+FNO seed 1 at RMSE 1086, gs3d FNO seed 2 at 78). A diverged seed is left out of the RMSE mean and
+named with its step. Tuning (docs/profiles.md, "Tuning protocol"):
 every learned model is trained once per candidate of `pimrl_jax.tuning` (the experiment's defaults,
 the long-rollout recipe, and its long micro pretraining alone, which is the default run for the
 models without a micro module) on seed 0 and keeps the one with the lower validation RMSE that also
