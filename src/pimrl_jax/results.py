@@ -873,7 +873,7 @@ def summarize(runs: list, seeds, reference: list | None = None) -> dict:
 
     def above(seed, r):
         ref = by_seed[seed]
-        curves = [(x or {}).get("curves", {}).get("rmse") for x in (r, ref)]
+        curves = [((x or {}).get("curves") or {}).get("rmse") for x in (r, ref)]
         return "–" if None in curves else first_step_above(*curves)
 
     return {
@@ -906,6 +906,13 @@ def failures(exp: str, profile: str, seeds, models) -> dict[str, list]:
                 if why:
                     out.setdefault(model, []).append((seed, why))
     return out
+
+
+def _per_seed_steps(steps: list) -> str:
+    """One cell of per-seed macro steps: "never" for None, a single "–" where no seed has one."""
+    if all(v == "–" for v in steps):
+        return "–"
+    return ", ".join("never" if v is None else str(v) for v in steps)
 
 
 def table(summaries: dict[str, dict], n_seeds: int, failed: dict | None = None) -> str:
@@ -942,10 +949,7 @@ def table(summaries: dict[str, dict], n_seeds: int, failed: dict | None = None) 
         div = ", ".join(f"{seed}: {step}" for seed, step in s["diverged"]) or "none"
         if stopped:
             div = stopped if div == "none" else f"{div}; {stopped}"
-        left = ", ".join("never" if v is None else str(v) for v in s["left"])
-        above = s.get("above_persistence") or ["–"] * s["n"]
-        above = ", ".join("never" if v is None else str(v) for v in above)
-        above = "–" if set(above.split(", ")) == {"–"} else above
+        left, above = _per_seed_steps(s["left"]), _per_seed_steps(s["above_persistence"])
         radius = f"{_pm(s['radius_macro'], '.3f')} / " + (
             _pm(s["radius_micro"], ".4f") if s["radius_micro"] else "–"
         )
